@@ -1,0 +1,279 @@
+//! Turning configured list locations into a [`RuleSet`]: folders are expanded to their `*.txt`
+//! files, each file is one source, each line goes through the parser, and every source gets a
+//! report of what it contributed and what it skipped. An unreadable source is reported, never
+//! fatal here; the caller decides whether a build with errors may replace a working one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use super::parse::{LineOutcome, Polarity, parse_line};
+use super::{RuleSet, RuleSetBuilder, Source, SourceId};
+use crate::config::{BlockingConfig, ListLocation};
+
+/// One configured list location and what its rules do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListSpec {
+    pub location: ListLocation,
+    pub polarity: Polarity,
+}
+
+impl ListSpec {
+    /// Block lists first, then allowlists, in config order.
+    pub fn from_config(blocking: &BlockingConfig) -> Vec<Self> {
+        let block = blocking.lists.iter().map(|location| Self {
+            location: location.clone(),
+            polarity: Polarity::Block,
+        });
+        let allow = blocking.allowlists.iter().map(|location| Self {
+            location: location.clone(),
+            polarity: Polarity::Allow,
+        });
+        block.chain(allow).collect()
+    }
+}
+
+/// Line counts of one source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Rules added (a hosts line with three names adds three).
+    pub entries: u64,
+    /// Blank lines, comments, headers, `localhost`-style entries.
+    pub skipped: u64,
+    /// Rules in a syntax hush does not act on (adblock modifiers, look-around regexes, …).
+    pub unsupported: u64,
+    /// Lines that are no rule at all, or too broad to apply (`com`, `*.com`).
+    pub invalid: u64,
+}
+
+/// What one source contributed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceReport {
+    pub source: Source,
+    pub stats: SourceStats,
+    /// Why the source could not be read, if it could not.
+    pub error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("{location}: {message}")]
+    Source { location: String, message: String },
+}
+
+/// A freshly built rule set and the report of every source that went into it.
+#[derive(Debug)]
+pub struct Compiled {
+    pub rules: RuleSet,
+    pub reports: Vec<SourceReport>,
+}
+
+impl Compiled {
+    /// The first source that could not be read, as an error.
+    pub fn first_error(&self) -> Option<CompileError> {
+        self.reports.iter().find_map(|report| {
+            report.error.as_ref().map(|message| CompileError::Source {
+                location: report.source.location.clone(),
+                message: message.clone(),
+            })
+        })
+    }
+}
+
+/// Reads and compiles every list. Blocking I/O and CPU work: call it off the async runtime.
+pub fn compile(specs: &[ListSpec]) -> Compiled {
+    let mut builder = RuleSetBuilder::default();
+    let mut reports = Vec::new();
+    for spec in specs {
+        for (source, text) in read_location(spec) {
+            let report = match text {
+                Ok(text) => add_source_text(&mut builder, source, &text),
+                Err(message) => SourceReport {
+                    source,
+                    stats: SourceStats::default(),
+                    error: Some(message),
+                },
+            };
+            log_report(&report);
+            reports.push(report);
+        }
+    }
+    Compiled {
+        rules: builder.finish(),
+        reports,
+    }
+}
+
+fn log_report(report: &SourceReport) {
+    let SourceStats {
+        entries,
+        skipped,
+        unsupported,
+        invalid,
+    } = report.stats;
+    match &report.error {
+        Some(error) => warn!(list = %report.source.location, %error, "list not loaded"),
+        None => info!(
+            list = %report.source.location,
+            entries, skipped, unsupported, invalid,
+            "list loaded"
+        ),
+    }
+}
+
+/// Parses a list's text into the builder under a new source.
+pub fn add_source_text(builder: &mut RuleSetBuilder, source: Source, text: &str) -> SourceReport {
+    let mut stats = SourceStats::default();
+    let id = match builder.add_source(source.clone()) {
+        Ok(id) => id,
+        Err(err) => {
+            return SourceReport {
+                source,
+                stats,
+                error: Some(err.to_string()),
+            };
+        }
+    };
+    for line in text.lines() {
+        add_line(builder, id, line, &mut stats);
+    }
+    SourceReport {
+        source,
+        stats,
+        error: None,
+    }
+}
+
+fn add_line(builder: &mut RuleSetBuilder, id: SourceId, line: &str, stats: &mut SourceStats) {
+    let mut rejected_regex = false;
+    let outcome = parse_line(line, &mut |rule| match builder.add(id, &rule) {
+        Ok(()) => stats.entries += 1,
+        Err(_) => rejected_regex = true,
+    });
+    match outcome {
+        LineOutcome::Rules if rejected_regex => stats.unsupported += 1,
+        LineOutcome::Rules => {}
+        LineOutcome::Comment | LineOutcome::Local => stats.skipped += 1,
+        LineOutcome::Unsupported => stats.unsupported += 1,
+        LineOutcome::TooBroad | LineOutcome::Invalid => stats.invalid += 1,
+    }
+}
+
+/// The sources behind one location, each with its text or the reason it is missing.
+fn read_location(spec: &ListSpec) -> Vec<(Source, Result<String, String>)> {
+    let source = |name: &str, location: String| Source {
+        name: Arc::from(name),
+        location,
+        polarity: spec.polarity,
+    };
+    match &spec.location {
+        ListLocation::Url(url) => vec![(
+            source(url_name(url), url.clone()),
+            Err("downloading lists from URLs is not supported by this build yet".to_owned()),
+        )],
+        ListLocation::Path(path) if path.is_dir() => match list_files(path) {
+            Ok(files) => files
+                .into_iter()
+                .map(|file| {
+                    let text = read_text(&file);
+                    (source(&file_stem(&file), file.display().to_string()), text)
+                })
+                .collect(),
+            Err(message) => vec![(source(&file_stem(path), path.display().to_string()), Err(message))],
+        },
+        ListLocation::Path(path) => {
+            vec![(source(&file_stem(path), path.display().to_string()), read_text(path))]
+        }
+    }
+}
+
+fn list_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|err| format!("cannot read folder: {err}"))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "txt"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Lists are read as bytes and decoded leniently: one stray Latin-1 comment must not drop a
+/// whole list.
+fn read_text(path: &Path) -> Result<String, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
+        }),
+        Err(err) => Err(format!("cannot read: {err}")),
+    }
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn url_name(url: &str) -> &str {
+    url.rsplit('/').find(|part| !part.is_empty()).unwrap_or(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{QueryName, Verdict};
+
+    #[test]
+    fn a_folder_is_every_txt_file_in_it_and_counts_add_up() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("ads.txt"),
+            "# header\n\n0.0.0.0 ads.example.com\n||x.example^$third-party\nnot a rule\ncom\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("regex.txt"), "/^ad\\d+\\./\n/(?=x)y/\n").unwrap();
+        std::fs::write(dir.path().join("notes.md"), "ignored.example.com\n").unwrap();
+        let compiled = compile(&[ListSpec {
+            location: ListLocation::Path(dir.path().to_path_buf()),
+            polarity: Polarity::Block,
+        }]);
+        let summary: Vec<(String, SourceStats)> = compiled
+            .reports
+            .iter()
+            .map(|r| (r.source.name.to_string(), r.stats))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("ads".into(), SourceStats { entries: 1, skipped: 2, unsupported: 1, invalid: 2 }),
+                ("regex".into(), SourceStats { entries: 1, skipped: 0, unsupported: 1, invalid: 0 }),
+            ]
+        );
+        assert!(compiled.first_error().is_none());
+        let verdict = compiled.rules.decide(&QueryName::from_text("ignored.example.com").unwrap());
+        assert_eq!(verdict, Verdict::Unlisted);
+    }
+
+    #[test]
+    fn a_missing_file_is_reported_not_fatal() {
+        let compiled = compile(&[ListSpec {
+            location: ListLocation::Path(PathBuf::from("/nonexistent/list.txt")),
+            polarity: Polarity::Block,
+        }]);
+        let error = compiled.first_error().unwrap().to_string();
+        assert!(error.starts_with("/nonexistent/list.txt: cannot read"), "{error}");
+        assert!(compiled.rules.is_empty());
+    }
+
+    #[test]
+    fn invalid_utf8_does_not_drop_the_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latin1.txt");
+        std::fs::write(&path, b"# caf\xe9\nads.example.com\n").unwrap();
+        let compiled = compile(&[ListSpec { location: ListLocation::Path(path), polarity: Polarity::Block }]);
+        assert_eq!(compiled.reports[0].stats.entries, 1);
+    }
+}

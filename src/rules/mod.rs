@@ -1,0 +1,506 @@
+//! The rules engine: list lines are parsed ([`parse`]), compiled from their sources
+//! ([`compile`]) into one immutable [`RuleSet`], and asked for a [`Verdict`] per query name.
+//!
+//! A `RuleSet` stores every listed name once in a string arena and indexes it with a hash table
+//! of small fixed-size slots, so a million rules stay compact and a lookup is one probe per label
+//! of the query name, with no allocation. Regex rules sit in a `RegexSet` consulted only when the
+//! table does not settle the answer. An allow match always wins over a block match.
+
+pub mod compile;
+pub mod name;
+pub mod parse;
+
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use hashbrown::HashTable;
+use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
+
+pub use compile::{CompileError, Compiled, ListSpec, SourceReport, compile};
+pub use name::QueryName;
+pub use parse::{LineOutcome, Pattern, Polarity, Rule};
+
+/// Upper bound on the compiled size of one regex rule: a hostile list line cannot make the
+/// engine build a huge automaton.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// A list a rule came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Short display name (the file stem or a configured name).
+    pub name: Arc<str>,
+    /// Where the list was read from.
+    pub location: String,
+    pub polarity: Polarity,
+}
+
+/// Index of a [`Source`] in its [`RuleSet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceId(u16);
+
+/// The shape of a matched name rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    /// The name and its subdomains.
+    Domain,
+    /// Subdomains only.
+    Subdomains,
+    /// The name only.
+    Exact,
+}
+
+/// Which rule matched: enough to name it later without holding a string per query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleMatch {
+    pub source: SourceId,
+    target: MatchTarget,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MatchTarget {
+    Name { start: u32, len: u8, kind: NameKind },
+    Regex { index: u32 },
+}
+
+/// The rules' decision for one name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Blocked(RuleMatch),
+    Allowed(RuleMatch),
+    /// No rule matched.
+    Unlisted,
+}
+
+mod flags {
+    pub const BLOCK_DOMAIN: u8 = 1;
+    pub const BLOCK_SUBDOMAINS: u8 = 1 << 1;
+    pub const BLOCK_EXACT: u8 = 1 << 2;
+    pub const ALLOW_DOMAIN: u8 = 1 << 3;
+    pub const ALLOW_SUBDOMAINS: u8 = 1 << 4;
+    pub const ALLOW_EXACT: u8 = 1 << 5;
+    pub const BLOCK: [u8; 3] = [BLOCK_DOMAIN, BLOCK_SUBDOMAINS, BLOCK_EXACT];
+    pub const ALLOW: [u8; 3] = [ALLOW_DOMAIN, ALLOW_SUBDOMAINS, ALLOW_EXACT];
+    pub const ANY_BLOCK: u8 = BLOCK_DOMAIN | BLOCK_SUBDOMAINS | BLOCK_EXACT;
+    pub const ANY_ALLOW: u8 = ALLOW_DOMAIN | ALLOW_SUBDOMAINS | ALLOW_EXACT;
+}
+
+/// One listed name: where it sits in the arena, what it does, and the first list of each
+/// polarity that listed it.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    start: u32,
+    len: u8,
+    flags: u8,
+    block_source: u16,
+    allow_source: u16,
+}
+
+impl Slot {
+    /// Which of this slot's rules of one polarity apply: all three kinds match the query name
+    /// itself except `Subdomains`; only `Domain` and `Subdomains` match a parent of it.
+    fn matching_kind(&self, [domain, subdomains, exact]: [u8; 3], at_query_name: bool) -> Option<NameKind> {
+        if self.flags & domain != 0 {
+            Some(NameKind::Domain)
+        } else if at_query_name && self.flags & exact != 0 {
+            Some(NameKind::Exact)
+        } else if !at_query_name && self.flags & subdomains != 0 {
+            Some(NameKind::Subdomains)
+        } else {
+            None
+        }
+    }
+}
+
+/// A set of regexes of one polarity, matched together.
+#[derive(Debug, Default)]
+struct RegexGroup {
+    set: Option<RegexSet>,
+    rules: Vec<(Box<str>, SourceId)>,
+}
+
+impl RegexGroup {
+    fn first_match(&self, name: &str) -> Option<RuleMatch> {
+        let set = self.set.as_ref()?;
+        if !set.is_match(name) {
+            return None;
+        }
+        let index = set.matches(name).into_iter().next()?;
+        let (_, source) = self.rules.get(index)?;
+        Some(RuleMatch {
+            source: *source,
+            target: MatchTarget::Regex {
+                index: index as u32,
+            },
+        })
+    }
+}
+
+/// The compiled, immutable rules. Shared behind an `Arc` and replaced whole on reload.
+#[derive(Debug)]
+pub struct RuleSet {
+    arena: String,
+    table: HashTable<Slot>,
+    hasher: foldhash::fast::FixedState,
+    block_regexes: RegexGroup,
+    allow_regexes: RegexGroup,
+    sources: Vec<Source>,
+}
+
+impl RuleSet {
+    /// A rule set with no rules: everything is unlisted.
+    pub fn empty() -> Self {
+        RuleSetBuilder::default().finish()
+    }
+
+    /// Decides a query name: allow rules win, then block rules, table before regexes.
+    pub fn decide(&self, name: &QueryName) -> Verdict {
+        use flags::*;
+        let mut blocked = None;
+        for (depth, suffix) in name.suffixes().enumerate() {
+            let hash = self.hasher.hash_one(suffix);
+            let Some(slot) = self.table.find(hash, |slot| self.name_of(slot) == suffix) else {
+                continue;
+            };
+            let at_query_name = depth == 0;
+            let target = |kind| MatchTarget::Name {
+                start: slot.start,
+                len: slot.len,
+                kind,
+            };
+            if let Some(kind) = slot.matching_kind(ALLOW, at_query_name) {
+                return Verdict::Allowed(RuleMatch {
+                    source: SourceId(slot.allow_source),
+                    target: target(kind),
+                });
+            }
+            if blocked.is_none() {
+                blocked = slot.matching_kind(BLOCK, at_query_name).map(|kind| RuleMatch {
+                        source: SourceId(slot.block_source),
+                        target: target(kind),
+                    });
+            }
+        }
+        let text = name.as_str();
+        let blocked = blocked.or_else(|| self.block_regexes.first_match(text));
+        match blocked {
+            None => Verdict::Unlisted,
+            Some(block) => match self.allow_regexes.first_match(text) {
+                Some(allow) => Verdict::Allowed(allow),
+                None => Verdict::Blocked(block),
+            },
+        }
+    }
+
+    fn name_of(&self, slot: &Slot) -> &str {
+        slot_name(&self.arena, slot)
+    }
+
+    /// The list a match came from.
+    pub fn source(&self, id: SourceId) -> &Source {
+        &self.sources[usize::from(id.0)]
+    }
+
+    pub fn sources(&self) -> &[Source] {
+        &self.sources
+    }
+
+    /// The matched rule written in list syntax, e.g. `example.com`, `*.example.com`, `/^ad/`.
+    pub fn rule_text(&self, matched: &RuleMatch) -> RuleText<'_> {
+        match matched.target {
+            MatchTarget::Name { start, len, kind } => {
+                let start = start as usize;
+                RuleText::Name(kind, &self.arena[start..start + usize::from(len)])
+            }
+            MatchTarget::Regex { index } => {
+                let group = match self.source(matched.source).polarity {
+                    Polarity::Block => &self.block_regexes,
+                    Polarity::Allow => &self.allow_regexes,
+                };
+                let pattern = group
+                    .rules
+                    .get(index as usize)
+                    .map_or("", |(pattern, _)| pattern);
+                RuleText::Regex(pattern)
+            }
+        }
+    }
+
+    /// Number of distinct listed names plus regexes.
+    pub fn len(&self) -> usize {
+        self.table.len() + self.block_regexes.rules.len() + self.allow_regexes.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A rule rendered for people; `Display` gives list syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleText<'a> {
+    Name(NameKind, &'a str),
+    Regex(&'a str),
+}
+
+impl fmt::Display for RuleText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Name(NameKind::Domain, name) => f.write_str(name),
+            Self::Name(NameKind::Subdomains, name) => write!(f, "*.{name}"),
+            Self::Name(NameKind::Exact, name) => write!(f, "|{name}^"),
+            Self::Regex(pattern) => write!(f, "/{pattern}/"),
+        }
+    }
+}
+
+/// Why a rule was not added.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AddError {
+    #[error("regex does not compile: {0}")]
+    Regex(String),
+    #[error("more than {} sources", u16::MAX)]
+    TooManySources,
+}
+
+/// Collects rules from sources, then freezes them into a [`RuleSet`].
+#[derive(Debug, Default)]
+pub struct RuleSetBuilder {
+    arena: String,
+    table: HashTable<Slot>,
+    hasher: foldhash::fast::FixedState,
+    block_regexes: Vec<(Box<str>, SourceId)>,
+    allow_regexes: Vec<(Box<str>, SourceId)>,
+    sources: Vec<Source>,
+}
+
+impl RuleSetBuilder {
+    pub fn add_source(&mut self, source: Source) -> Result<SourceId, AddError> {
+        let id = u16::try_from(self.sources.len()).map_err(|_| AddError::TooManySources)?;
+        self.sources.push(source);
+        Ok(SourceId(id))
+    }
+
+    /// Adds a rule from `source`; the source's polarity overrides the rule's for allowlists
+    /// (an allowlist only ever allows).
+    pub fn add(&mut self, source: SourceId, rule: &Rule<'_>) -> Result<(), AddError> {
+        let polarity = match self.sources[usize::from(source.0)].polarity {
+            Polarity::Allow => Polarity::Allow,
+            Polarity::Block => rule.polarity,
+        };
+        let (name, flag) = match (&rule.pattern, polarity) {
+            (Pattern::Regex(pattern), _) => return self.add_regex(source, pattern, polarity),
+            (Pattern::Domain(name), Polarity::Block) => (name, flags::BLOCK_DOMAIN),
+            (Pattern::Subdomains(name), Polarity::Block) => (name, flags::BLOCK_SUBDOMAINS),
+            (Pattern::Exact(name), Polarity::Block) => (name, flags::BLOCK_EXACT),
+            (Pattern::Domain(name), Polarity::Allow) => (name, flags::ALLOW_DOMAIN),
+            (Pattern::Subdomains(name), Polarity::Allow) => (name, flags::ALLOW_SUBDOMAINS),
+            (Pattern::Exact(name), Polarity::Allow) => (name, flags::ALLOW_EXACT),
+        };
+        self.add_name(source, name, flag, polarity);
+        Ok(())
+    }
+
+    fn add_name(&mut self, source: SourceId, name: &str, flag: u8, polarity: Polarity) {
+        let hash = self.hasher.hash_one(name);
+        let arena = &self.arena;
+        let found = self.table.find_mut(hash, |slot| slot_name(arena, slot) == name);
+        let slot = match found {
+            Some(slot) => {
+                let first_of_polarity = match polarity {
+                    Polarity::Block => slot.flags & flags::ANY_BLOCK == 0,
+                    Polarity::Allow => slot.flags & flags::ANY_ALLOW == 0,
+                };
+                if first_of_polarity {
+                    match polarity {
+                        Polarity::Block => slot.block_source = source.0,
+                        Polarity::Allow => slot.allow_source = source.0,
+                    }
+                }
+                slot.flags |= flag;
+                return;
+            }
+            None => Slot {
+                start: self.arena.len() as u32,
+                // Normalised names are at most 253 bytes.
+                len: name.len() as u8,
+                flags: flag,
+                block_source: source.0,
+                allow_source: source.0,
+            },
+        };
+        self.arena.push_str(name);
+        let (arena, hasher) = (&self.arena, &self.hasher);
+        self.table
+            .insert_unique(hash, slot, |slot| hasher.hash_one(slot_name(arena, slot)));
+    }
+
+    fn add_regex(&mut self, source: SourceId, pattern: &str, polarity: Polarity) -> Result<(), AddError> {
+        regex_builder(pattern)
+            .build()
+            .map_err(|err| AddError::Regex(first_line(&err.to_string())))?;
+        let group = match polarity {
+            Polarity::Block => &mut self.block_regexes,
+            Polarity::Allow => &mut self.allow_regexes,
+        };
+        group.push((Box::from(pattern), source));
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> RuleSet {
+        self.arena.shrink_to_fit();
+        let (arena, hasher) = (&self.arena, &self.hasher);
+        self.table.shrink_to_fit(|slot| hasher.hash_one(slot_name(arena, slot)));
+        RuleSet {
+            block_regexes: regex_group(self.block_regexes),
+            allow_regexes: regex_group(self.allow_regexes),
+            arena: self.arena,
+            table: self.table,
+            hasher: self.hasher,
+            sources: self.sources,
+        }
+    }
+}
+
+fn slot_name<'a>(arena: &'a str, slot: &Slot) -> &'a str {
+    let start = slot.start as usize;
+    &arena[start..start + usize::from(slot.len)]
+}
+
+fn regex_builder(pattern: &str) -> RegexBuilder {
+    let mut builder = RegexBuilder::new(pattern);
+    builder.case_insensitive(true).size_limit(REGEX_SIZE_LIMIT);
+    builder
+}
+
+fn regex_group(rules: Vec<(Box<str>, SourceId)>) -> RegexGroup {
+    if rules.is_empty() {
+        return RegexGroup::default();
+    }
+    let set = RegexSetBuilder::new(rules.iter().map(|(pattern, _)| &**pattern))
+        .case_insensitive(true)
+        .size_limit(REGEX_SIZE_LIMIT.saturating_mul(rules.len()))
+        .build()
+        .ok();
+    RegexGroup { set, rules }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().last().unwrap_or(text).trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(block: &[&str], allow: &[&str]) -> RuleSet {
+        let mut builder = RuleSetBuilder::default();
+        for (lines, polarity, name) in [(block, Polarity::Block, "block"), (allow, Polarity::Allow, "allow")] {
+            let source = builder
+                .add_source(Source {
+                    name: Arc::from(name),
+                    location: format!("{name}.txt"),
+                    polarity,
+                })
+                .unwrap();
+            for line in lines {
+                let mut found = Vec::new();
+                parse::parse_line(line, &mut |rule| found.push(rule));
+                assert!(!found.is_empty(), "no rule in {line:?}");
+                for rule in found {
+                    builder.add(source, &rule).unwrap();
+                }
+            }
+        }
+        builder.finish()
+    }
+
+    fn describe(set: &RuleSet, name: &str) -> String {
+        let query = QueryName::from_text(name).unwrap();
+        match set.decide(&query) {
+            Verdict::Blocked(m) => format!("blocked {} ({})", set.rule_text(&m), set.source(m.source).name),
+            Verdict::Allowed(m) => format!("allowed {} ({})", set.rule_text(&m), set.source(m.source).name),
+            Verdict::Unlisted => "unlisted".into(),
+        }
+    }
+
+    #[test]
+    fn decision_table() {
+        let set = rules(
+            &[
+                "tracker.example",
+                "*.wild.example",
+                "|exact.example^",
+                "both.example",
+                "@@||fine.tracker.example^",
+                "/^ad[0-9]+\\./",
+                "||glob*.example^",
+                "allowed-by-regex.example",
+            ],
+            &["both.example", "*.kids.example", "/^allowed-by-regex\\./"],
+        );
+        let cases = [
+            ("tracker.example", "blocked tracker.example (block)"),
+            ("a.b.tracker.example", "blocked tracker.example (block)"),
+            ("TRACKER.Example.", "blocked tracker.example (block)"),
+            ("nottracker.example", "unlisted"),
+            ("wild.example", "unlisted"),
+            ("x.wild.example", "blocked *.wild.example (block)"),
+            ("exact.example", "blocked |exact.example^ (block)"),
+            ("sub.exact.example", "unlisted"),
+            ("both.example", "allowed both.example (allow)"),
+            ("x.both.example", "allowed both.example (allow)"),
+            ("fine.tracker.example", "allowed fine.tracker.example (block)"),
+            ("deep.fine.tracker.example", "allowed fine.tracker.example (block)"),
+            ("ad12.anything.net", r"blocked /^ad[0-9]+\./ (block)"),
+            ("AD7.upper.net", r"blocked /^ad[0-9]+\./ (block)"),
+            ("bad12.anything.net", "unlisted"),
+            ("glob123.example", r"blocked /(?:^|\.)glob.*\.example$/ (block)"),
+            ("allowed-by-regex.example", r"allowed /^allowed-by-regex\./ (allow)"),
+            ("example", "unlisted"),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(describe(&set, name), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn an_allowlist_subdomain_rule_does_not_allow_the_parent() {
+        let set = rules(&["kids.example"], &["*.kids.example"]);
+        assert_eq!(describe(&set, "kids.example"), "blocked kids.example (block)");
+        assert_eq!(describe(&set, "games.kids.example"), "allowed *.kids.example (allow)");
+    }
+
+    #[test]
+    fn the_first_list_of_a_name_is_credited() {
+        let mut builder = RuleSetBuilder::default();
+        let first = builder
+            .add_source(Source { name: "first".into(), location: "1".into(), polarity: Polarity::Block })
+            .unwrap();
+        let second = builder
+            .add_source(Source { name: "second".into(), location: "2".into(), polarity: Polarity::Block })
+            .unwrap();
+        let rule = Rule { polarity: Polarity::Block, pattern: Pattern::Domain("dup.example".into()) };
+        builder.add(first, &rule).unwrap();
+        builder.add(second, &rule).unwrap();
+        let set = builder.finish();
+        assert_eq!(set.len(), 1);
+        assert_eq!(describe(&set, "dup.example"), "blocked dup.example (first)");
+    }
+
+    #[test]
+    fn regexes_rust_cannot_compile_are_refused() {
+        let mut builder = RuleSetBuilder::default();
+        let source = builder
+            .add_source(Source { name: "r".into(), location: "r".into(), polarity: Polarity::Block })
+            .unwrap();
+        let lookahead = Rule {
+            polarity: Polarity::Block,
+            pattern: Pattern::Regex("^(?=[0-9a-f]*[a-f])x".into()),
+        };
+        assert!(matches!(builder.add(source, &lookahead), Err(AddError::Regex(_))));
+        let huge = Rule { polarity: Polarity::Block, pattern: Pattern::Regex("\\w{1000}{1000}".into()) };
+        assert!(matches!(builder.add(source, &huge), Err(AddError::Regex(_))));
+        assert!(builder.finish().is_empty());
+    }
+}

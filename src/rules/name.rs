@@ -1,0 +1,203 @@
+//! Domain names as the rules engine sees them: lower case, no trailing dot, IDNs as punycode,
+//! labels of `[a-z0-9_-]`. List entries go through [`normalize_domain`] once at compile time;
+//! query names are written into a stack buffer by [`QueryName`] on the hot path, allocating
+//! nothing.
+
+use std::borrow::Cow;
+
+use hickory_proto::rr::LowerName;
+
+/// The longest presentation form of a domain name without the trailing dot (RFC 1035 §2.3.4).
+const MAX_NAME_LEN: usize = 253;
+
+/// Why a list entry is not a usable domain name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameError {
+    /// Not a domain name at all (bad characters, empty or over-long labels, an IP address).
+    Invalid,
+    /// A single label such as `com` or `lan`: blocking it would block a whole TLD.
+    SingleLabel,
+    /// `localhost`, `broadcasthost` and their kin, which hosts files carry for the OS.
+    Local,
+}
+
+/// Normalises a list entry: case, trailing dot, IDN, and validity.
+pub fn normalize_domain(raw: &str) -> Result<Cow<'_, str>, NameError> {
+    let trimmed = raw.strip_suffix('.').unwrap_or(raw);
+    let name: Cow<'_, str> = if trimmed.is_ascii() {
+        if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(trimmed.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(trimmed)
+        }
+    } else {
+        Cow::Owned(idna::domain_to_ascii(trimmed).map_err(|_| NameError::Invalid)?)
+    };
+    if is_local_name(&name) {
+        return Err(NameError::Local);
+    }
+    validate_ascii_name(&name)?;
+    Ok(name)
+}
+
+fn is_local_name(name: &str) -> bool {
+    matches!(
+        name,
+        "localhost"
+            | "localhost.localdomain"
+            | "local"
+            | "broadcasthost"
+            | "ip6-localhost"
+            | "ip6-loopback"
+            | "ip6-localnet"
+            | "ip6-mcastprefix"
+            | "ip6-allnodes"
+            | "ip6-allrouters"
+            | "ip6-allhosts"
+            | "0.0.0.0"
+    )
+}
+
+fn validate_ascii_name(name: &str) -> Result<(), NameError> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(NameError::Invalid);
+    }
+    let mut labels = 0;
+    let mut all_numeric = true;
+    for label in name.split('.') {
+        labels += 1;
+        let valid = !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(NameError::Invalid);
+        }
+        all_numeric &= label.bytes().all(|b| b.is_ascii_digit());
+    }
+    if all_numeric {
+        // `1.2.3.4` is an address, and no TLD is numeric.
+        return Err(NameError::Invalid);
+    }
+    if labels < 2 {
+        return Err(NameError::SingleLabel);
+    }
+    Ok(())
+}
+
+/// A query name in the rules' form, held in a fixed buffer so the hot path does not allocate.
+pub struct QueryName {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl QueryName {
+    /// Converts a wire name; `None` when it cannot match any rule (a label holding a dot or a
+    /// non-ASCII byte, which no normalised list entry has).
+    pub fn from_lower(name: &LowerName) -> Option<Self> {
+        let mut out = Self {
+            buf: [0; 256],
+            len: 0,
+        };
+        for label in name.iter() {
+            if out.len > 0 {
+                *out.buf.get_mut(out.len)? = b'.';
+                out.len += 1;
+            }
+            for &byte in label {
+                if byte == b'.' || !byte.is_ascii() {
+                    return None;
+                }
+                *out.buf.get_mut(out.len)? = byte.to_ascii_lowercase();
+                out.len += 1;
+            }
+        }
+        Some(out)
+    }
+
+    /// Parses a name typed by a person (`hush check`, the API); IDNs become punycode.
+    pub fn from_text(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let trimmed = text.strip_suffix('.').unwrap_or(text);
+        let ascii = idna::domain_to_ascii(trimmed).ok()?;
+        if ascii.is_empty() || ascii.len() > MAX_NAME_LEN || ascii.split('.').any(str::is_empty) {
+            return None;
+        }
+        let mut out = Self {
+            buf: [0; 256],
+            len: ascii.len(),
+        };
+        out.buf[..ascii.len()].copy_from_slice(ascii.as_bytes());
+        Some(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII bytes are ever written into the buffer.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+
+    /// The name and each parent domain in turn, most specific first, without allocating:
+    /// `a.b.c` yields `a.b.c`, `b.c`, `c`.
+    pub fn suffixes(&self) -> impl Iterator<Item = &str> {
+        let name = self.as_str();
+        std::iter::once(0)
+            .chain(name.match_indices('.').map(|(at, _)| at + 1))
+            .filter(move |_| !name.is_empty())
+            .map(move |start| &name[start..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalisation_table() {
+        let cases: &[(&str, Result<&str, NameError>)] = &[
+            ("example.com", Ok("example.com")),
+            ("Example.COM.", Ok("example.com")),
+            ("_dmarc.example.com", Ok("_dmarc.example.com")),
+            ("xn--bcher-kva.example", Ok("xn--bcher-kva.example")),
+            ("bücher.example", Ok("xn--bcher-kva.example")),
+            ("ÄPFEL.de", Ok("xn--pfel-koa.de")),
+            ("localhost", Err(NameError::Local)),
+            ("broadcasthost", Err(NameError::Local)),
+            ("0.0.0.0", Err(NameError::Local)),
+            ("com", Err(NameError::SingleLabel)),
+            ("1.2.3.4", Err(NameError::Invalid)),
+            ("a..b", Err(NameError::Invalid)),
+            (".a.b", Err(NameError::Invalid)),
+            ("a b.com", Err(NameError::Invalid)),
+            ("a*.com", Err(NameError::Invalid)),
+            ("ex/ample.com", Err(NameError::Invalid)),
+            ("", Err(NameError::Invalid)),
+        ];
+        for (input, expected) in cases {
+            let got = normalize_domain(input).map(|name| name.into_owned());
+            assert_eq!(got.as_deref().map_err(|e| *e), *expected, "{input:?}");
+        }
+        let long_label = format!("{}.com", "a".repeat(64));
+        assert_eq!(normalize_domain(&long_label), Err(NameError::Invalid));
+        let long_name = format!("{}com", "abcdefghi.".repeat(26));
+        assert_eq!(normalize_domain(&long_name), Err(NameError::Invalid));
+    }
+
+    #[test]
+    fn query_names_walk_their_suffixes() {
+        let name = LowerName::from(hickory_proto::rr::Name::from_ascii("A.B.Example.com.").unwrap());
+        let query = QueryName::from_lower(&name).unwrap();
+        assert_eq!(query.as_str(), "a.b.example.com");
+        let suffixes: Vec<&str> = query.suffixes().collect();
+        assert_eq!(suffixes, ["a.b.example.com", "b.example.com", "example.com", "com"]);
+        let root = QueryName::from_lower(&LowerName::from(hickory_proto::rr::Name::root())).unwrap();
+        assert_eq!(root.suffixes().count(), 0);
+    }
+
+    #[test]
+    fn typed_names_become_punycode() {
+        assert_eq!(QueryName::from_text("Bücher.Example.").unwrap().as_str(), "xn--bcher-kva.example");
+        assert!(QueryName::from_text("a..b").is_none());
+        assert!(QueryName::from_text("").is_none());
+    }
+}
