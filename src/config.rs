@@ -306,7 +306,13 @@ macro_rules! deserialize_via_from_str {
         }
     )*};
 }
-deserialize_via_from_str!(HumanDuration, ClientNet, Upstream, BlockAnswer, ListLocation);
+deserialize_via_from_str!(
+    HumanDuration,
+    ClientNet,
+    Upstream,
+    BlockAnswer,
+    ListLocation
+);
 
 /// A duration written as `"500ms"`, `"10s"`, `"5m"`, `"24h"` or `"30d"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,11 +322,13 @@ impl FromStr for HumanDuration {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, String> {
-        let bad = || format!("invalid duration {text:?} (expected e.g. \"500ms\", \"10s\", \"5m\", \"24h\", \"30d\")");
+        let bad = || {
+            format!(
+                "invalid duration {text:?} (expected e.g. \"500ms\", \"10s\", \"5m\", \"24h\", \"30d\")"
+            )
+        };
         let text = text.trim();
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(bad)?;
+        let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
         let (digits, unit) = text.split_at(split);
         let value: u64 = digits.parse().map_err(|_| bad())?;
         let millis_per_unit = match unit {
@@ -339,9 +347,14 @@ impl FromStr for HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let millis = self.0.as_millis();
-        let units = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")];
+        let units = [
+            (86_400_000, "d"),
+            (3_600_000, "h"),
+            (60_000, "m"),
+            (1_000, "s"),
+        ];
         for (size, unit) in units {
-            if millis >= size && millis % size == 0 {
+            if millis >= size && millis.is_multiple_of(size) {
                 return write!(f, "{}{unit}", millis / size);
             }
         }
@@ -373,9 +386,14 @@ pub enum Transport {
     Udp,
     Tcp,
     /// DNS over TLS; the TLS name is checked against the certificate.
-    Tls { tls_name: Arc<str> },
+    Tls {
+        tls_name: Arc<str>,
+    },
     /// DNS over HTTPS.
-    Https { tls_name: Arc<str>, path: Arc<str> },
+    Https {
+        tls_name: Arc<str>,
+        path: Arc<str>,
+    },
 }
 
 /// One upstream from `dns.upstreams`, e.g. `9.9.9.9`, `tcp://9.9.9.9:53`,
@@ -415,19 +433,38 @@ impl FromStr for Upstream {
         let (transport, default_port, host_port) = match scheme {
             "udp" | "tcp" => {
                 if fragment.is_some() {
-                    return Err(format!("upstream {text:?}: '#name' only applies to tls:// and https://"));
+                    return Err(format!(
+                        "upstream {text:?}: '#name' only applies to tls:// and https://"
+                    ));
                 }
-                let transport = if scheme == "udp" { Transport::Udp } else { Transport::Tcp };
+                let transport = if scheme == "udp" {
+                    Transport::Udp
+                } else {
+                    Transport::Tcp
+                };
                 (transport, 53, target)
             }
-            "tls" => (Transport::Tls { tls_name: tls_name("tls")? }, 853, target),
+            "tls" => (
+                Transport::Tls {
+                    tls_name: tls_name("tls")?,
+                },
+                853,
+                target,
+            ),
             "https" => {
                 let (host_port, path) = match target.find('/') {
                     Some(at) => (&target[..at], &target[at..]),
                     None => (target, "/dns-query"),
                 };
                 let tls_name = tls_name("https")?;
-                (Transport::Https { tls_name, path: Arc::from(path) }, 443, host_port)
+                (
+                    Transport::Https {
+                        tls_name,
+                        path: Arc::from(path),
+                    },
+                    443,
+                    host_port,
+                )
             }
             other => {
                 return Err(format!(
@@ -506,6 +543,24 @@ impl FromStr for BlockAnswer {
     }
 }
 
+impl fmt::Display for BlockAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Null => f.write_str("null"),
+            Self::Nxdomain => f.write_str("nxdomain"),
+            Self::Refused => f.write_str("refused"),
+            Self::Addresses { v4, v6 } => {
+                let parts: Vec<String> = v4
+                    .map(|ip| ip.to_string())
+                    .into_iter()
+                    .chain(v6.map(|ip| ip.to_string()))
+                    .collect();
+                f.write_str(&parts.join(", "))
+            }
+        }
+    }
+}
+
 /// Where a list comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListLocation {
@@ -534,7 +589,9 @@ impl FromStr for ListLocation {
             return Ok(Self::Url(text.to_owned()));
         }
         if text.contains("://") {
-            return Err(format!("list URL {text:?}: only http:// and https:// are supported"));
+            return Err(format!(
+                "list URL {text:?}: only http:// and https:// are supported"
+            ));
         }
         Ok(Self::Path(PathBuf::from(text)))
     }
@@ -579,7 +636,10 @@ mod tests {
             vec![ListLocation::Path(PathBuf::from("/etc/hush/blocklists"))]
         );
         assert_eq!(config.querylog.database, PathBuf::from("/etc/hush/hush.db"));
-        assert_eq!(config.querylog.retention.0, Duration::from_secs(30 * 86_400));
+        assert_eq!(
+            config.querylog.retention.0,
+            Duration::from_secs(30 * 86_400)
+        );
     }
 
     #[test]
@@ -596,7 +656,15 @@ mod tests {
             assert_eq!(parsed.0, Duration::from_millis(millis), "{text}");
             assert_eq!(parsed.to_string().parse::<HumanDuration>(), Ok(parsed));
         }
-        for bad in ["", "10", "s", "1.5s", "-1s", "10 parsecs", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "10",
+            "s",
+            "1.5s",
+            "-1s",
+            "10 parsecs",
+            "99999999999999999999d",
+        ] {
             assert!(bad.parse::<HumanDuration>().is_err(), "{bad:?} accepted");
         }
     }
@@ -609,7 +677,10 @@ mod tests {
             ("tcp://9.9.9.9", "tcp://9.9.9.9:53"),
             ("[2620:fe::fe]", "udp://[2620:fe::fe]:53"),
             ("2620:fe::fe", "udp://[2620:fe::fe]:53"),
-            ("tls://1.1.1.1#cloudflare-dns.com", "tls://1.1.1.1:853#cloudflare-dns.com"),
+            (
+                "tls://1.1.1.1#cloudflare-dns.com",
+                "tls://1.1.1.1:853#cloudflare-dns.com",
+            ),
             (
                 "https://1.1.1.1/dns-query#cloudflare-dns.com",
                 "https://1.1.1.1:443/dns-query#cloudflare-dns.com",
@@ -645,6 +716,10 @@ mod tests {
                 v6: Some("fd00::2".parse().unwrap()),
             })
         );
+        for text in ["null", "nxdomain", "refused", "192.168.1.2", "fd00::2", "192.168.1.2, fd00::2"] {
+            let parsed: BlockAnswer = text.parse().unwrap();
+            assert_eq!(parsed.to_string(), text);
+        }
         for bad in ["", "zero", "1.2.3.4, 5.6.7.8", "1.2.3.4,", "NULL"] {
             assert!(bad.parse::<BlockAnswer>().is_err(), "{bad:?} accepted");
         }
@@ -653,19 +728,46 @@ mod tests {
     #[test]
     fn errors_name_the_file_and_key() {
         let cases = [
-            ("[dns]\nupstream_timeout = \"2x\"", "test.toml: dns.upstream_timeout: invalid duration"),
-            ("[dns]\nlisten = [\"127.0.0.1\"]", "test.toml: dns.listen[0]: invalid socket address"),
-            ("[dns]\nallowed_clients = [\"10.0.0.0/33\"]", "test.toml: dns.allowed_clients[0]: invalid network"),
-            ("[dns]\nupstreams = [\"tls://1.1.1.1\"]", "test.toml: dns.upstreams[0]: upstream"),
+            (
+                "[dns]\nupstream_timeout = \"2x\"",
+                "test.toml: dns.upstream_timeout: invalid duration",
+            ),
+            (
+                "[dns]\nlisten = [\"127.0.0.1\"]",
+                "test.toml: dns.listen[0]: invalid socket address",
+            ),
+            (
+                "[dns]\nallowed_clients = [\"10.0.0.0/33\"]",
+                "test.toml: dns.allowed_clients[0]: invalid network",
+            ),
+            (
+                "[dns]\nupstreams = [\"tls://1.1.1.1\"]",
+                "test.toml: dns.upstreams[0]: upstream",
+            ),
             ("[dns]\nfoo = 1", "test.toml: dns.foo: unknown field `foo`"),
             ("[dnss]\n", "test.toml: dnss: unknown field `dnss`"),
-            ("[blocking]\nanswer = \"zero\"", "test.toml: blocking.answer: invalid block answer"),
-            ("[blocking]\nlists = [\"ftp://x/y\"]", "test.toml: blocking.lists[0]: list URL"),
+            (
+                "[blocking]\nanswer = \"zero\"",
+                "test.toml: blocking.answer: invalid block answer",
+            ),
+            (
+                "[blocking]\nlists = [\"ftp://x/y\"]",
+                "test.toml: blocking.lists[0]: list URL",
+            ),
             ("[dns]\ncache_size = -1", "test.toml: dns.cache_size:"),
             ("[dns]\nlisten = []", "test.toml: dns.listen: at least one"),
-            ("[dns]\nupstreams = []", "test.toml: dns.upstreams: at least one"),
-            ("[dns]\nupstream_timeout = \"0s\"", "test.toml: dns.upstream_timeout: 0ms is outside"),
-            ("[api]\nlisten = \"0.0.0.0:8080\"", "test.toml: api.token: api.listen 0.0.0.0:8080"),
+            (
+                "[dns]\nupstreams = []",
+                "test.toml: dns.upstreams: at least one",
+            ),
+            (
+                "[dns]\nupstream_timeout = \"0s\"",
+                "test.toml: dns.upstream_timeout: 0ms is outside",
+            ),
+            (
+                "[api]\nlisten = \"0.0.0.0:8080\"",
+                "test.toml: api.token: api.listen 0.0.0.0:8080",
+            ),
             ("[dns\n", "test.toml: (syntax):"),
         ];
         for (text, expected) in cases {

@@ -2,5 +2,7 @@
 //! upstream → answer check → response (see [`dns::pipeline`]); the rules it applies are an
 //! immutable snapshot ([`rules::RuleSet`]) swapped whole on reload.
 
+pub mod app;
 pub mod config;
+pub mod dns;
 pub mod rules;

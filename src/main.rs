@@ -1,1 +1,185 @@
-fn main(){}
+//! The `hush` command line: `run` (the default), `check-config` and `check DOMAIN`.
+//! Exit codes: 0 success, 1 runtime failure (e.g. a port that cannot be bound), 2 bad config
+//! or usage.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use hush::app::Hush;
+use hush::config::{Config, ConfigError};
+use hush::dns::outcome::EventSink;
+use hush::rules::{ListSpec, Polarity, QueryName, RuleMatch, Verdict, compile};
+
+#[derive(Parser)]
+#[command(name = "hush", version, about = "A self-hosted DNS sinkhole")]
+struct Cli {
+    /// Config file (default: config/hush.toml when it exists, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log level when RUST_LOG is not set: error, warn, info, debug or trace
+    /// (default: info for `run`, warn for the checks).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the DNS server (the default).
+    Run,
+    /// Validate the config and the lists it names, then print a summary.
+    CheckConfig,
+    /// Say whether DOMAIN would be blocked, and by which rule of which list.
+    Check {
+        /// The name to check, e.g. tracking.example.com.
+        domain: String,
+    },
+}
+
+/// A config problem: reported with exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct UsageError(String);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Run);
+    let default_level = match command {
+        Command::Run => "info",
+        Command::CheckConfig | Command::Check { .. } => "warn",
+    };
+    init_tracing(cli.log_level.as_deref().unwrap_or(default_level));
+    let result = match command {
+        Command::Run => run(cli.config.as_deref()),
+        Command::CheckConfig => check_config(cli.config.as_deref()),
+        Command::Check { domain } => check(cli.config.as_deref(), &domain),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<UsageError>() || err.is::<ConfigError>() => {
+            eprintln!("hush: {err}");
+            ExitCode::from(2)
+        }
+        Err(err) => {
+            eprintln!("hush: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // hickory logs two info lines per query; keep its warnings only.
+        EnvFilter::new(format!(
+            "{level},hickory_server=warn,hickory_proto=warn,hickory_net=warn,hickory_resolver=warn"
+        ))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load_config(path: Option<&Path>) -> Result<(Config, Option<PathBuf>), ConfigError> {
+    match path {
+        Some(path) => Ok((Config::load(path)?, Some(path.to_path_buf()))),
+        None => Config::load_default(),
+    }
+}
+
+fn run(path: Option<&Path>) -> anyhow::Result<()> {
+    let (config, path) = load_config(path)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let hush = Hush::start(config, path, EventSink::disabled()).await?;
+        hush.run_until_signalled()
+            .await
+            .context("waiting for signals")?;
+        Ok(())
+    })
+}
+
+fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
+    let (config, path) = load_config(path)?;
+    let name = path.map_or_else(
+        || "built-in defaults".to_owned(),
+        |p| p.display().to_string(),
+    );
+    let compiled = compile(&ListSpec::from_config(&config.blocking));
+    if let Some(error) = compiled.first_error() {
+        return Err(UsageError(format!("{name}: blocking.lists: {error}")).into());
+    }
+    println!("{name}: valid");
+    let join = |items: Vec<String>| items.join(", ");
+    println!(
+        "listen:    {} (UDP and TCP)",
+        join(config.dns.listen.iter().map(ToString::to_string).collect())
+    );
+    println!(
+        "upstreams: {}",
+        join(
+            config
+                .dns
+                .upstreams
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        )
+    );
+    println!(
+        "blocking:  {}, answer {}, ttl {}",
+        if config.blocking.enabled { "on" } else { "off" },
+        config.blocking.answer,
+        config.blocking.ttl
+    );
+    println!("lists:");
+    for report in &compiled.reports {
+        let kind = match report.source.polarity {
+            Polarity::Block => "block",
+            Polarity::Allow => "allow",
+        };
+        let stats = report.stats;
+        println!(
+            "  {kind} {}: {} entries, {} skipped, {} unsupported, {} invalid",
+            report.source.location, stats.entries, stats.skipped, stats.unsupported, stats.invalid
+        );
+    }
+    println!("rules:     {} distinct", compiled.rules.len());
+    Ok(())
+}
+
+fn check(path: Option<&Path>, domain: &str) -> anyhow::Result<()> {
+    let (config, _) = load_config(path)?;
+    let name = QueryName::from_text(domain)
+        .ok_or_else(|| UsageError(format!("{domain:?} is not a domain name")))?;
+    let compiled = compile(&ListSpec::from_config(&config.blocking));
+    if let Some(error) = compiled.first_error() {
+        eprintln!("hush: warning: {error}");
+    }
+    let rules = &compiled.rules;
+    let describe = |matched: &RuleMatch| {
+        let source = rules.source(matched.source);
+        format!(
+            "\"{}\" in list \"{}\" ({})",
+            rules.rule_text(matched),
+            source.name,
+            source.location
+        )
+    };
+    let shown = name.as_str();
+    let line = match rules.decide(&name) {
+        Verdict::Blocked(matched) => format!("{shown}: blocked by {}", describe(&matched)),
+        Verdict::Allowed(matched) => format!("{shown}: allowed by {}", describe(&matched)),
+        Verdict::Unlisted => format!("{shown}: not blocked (no rule matches)"),
+    };
+    println!("{line}");
+    if !config.blocking.enabled {
+        println!("note: blocking is disabled in the config, so every name is forwarded");
+    }
+    Ok(())
+}

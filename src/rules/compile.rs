@@ -180,10 +180,16 @@ fn read_location(spec: &ListSpec) -> Vec<(Source, Result<String, String>)> {
                     (source(&file_stem(&file), file.display().to_string()), text)
                 })
                 .collect(),
-            Err(message) => vec![(source(&file_stem(path), path.display().to_string()), Err(message))],
+            Err(message) => vec![(
+                source(&file_stem(path), path.display().to_string()),
+                Err(message),
+            )],
         },
         ListLocation::Path(path) => {
-            vec![(source(&file_stem(path), path.display().to_string()), read_text(path))]
+            vec![(
+                source(&file_stem(path), path.display().to_string()),
+                read_text(path),
+            )]
         }
     }
 }
@@ -248,12 +254,30 @@ mod tests {
         assert_eq!(
             summary,
             [
-                ("ads".into(), SourceStats { entries: 1, skipped: 2, unsupported: 1, invalid: 2 }),
-                ("regex".into(), SourceStats { entries: 1, skipped: 0, unsupported: 1, invalid: 0 }),
+                (
+                    "ads".into(),
+                    SourceStats {
+                        entries: 1,
+                        skipped: 2,
+                        unsupported: 1,
+                        invalid: 2
+                    }
+                ),
+                (
+                    "regex".into(),
+                    SourceStats {
+                        entries: 1,
+                        skipped: 0,
+                        unsupported: 1,
+                        invalid: 0
+                    }
+                ),
             ]
         );
         assert!(compiled.first_error().is_none());
-        let verdict = compiled.rules.decide(&QueryName::from_text("ignored.example.com").unwrap());
+        let verdict = compiled
+            .rules
+            .decide(&QueryName::from_text("ignored.example.com").unwrap());
         assert_eq!(verdict, Verdict::Unlisted);
     }
 
@@ -264,7 +288,10 @@ mod tests {
             polarity: Polarity::Block,
         }]);
         let error = compiled.first_error().unwrap().to_string();
-        assert!(error.starts_with("/nonexistent/list.txt: cannot read"), "{error}");
+        assert!(
+            error.starts_with("/nonexistent/list.txt: cannot read"),
+            "{error}"
+        );
         assert!(compiled.rules.is_empty());
     }
 
@@ -273,7 +300,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("latin1.txt");
         std::fs::write(&path, b"# caf\xe9\nads.example.com\n").unwrap();
-        let compiled = compile(&[ListSpec { location: ListLocation::Path(path), polarity: Polarity::Block }]);
+        let compiled = compile(&[ListSpec {
+            location: ListLocation::Path(path),
+            polarity: Polarity::Block,
+        }]);
         assert_eq!(compiled.reports[0].stats.entries, 1);
     }
 }

@@ -99,7 +99,11 @@ struct Slot {
 impl Slot {
     /// Which of this slot's rules of one polarity apply: all three kinds match the query name
     /// itself except `Subdomains`; only `Domain` and `Subdomains` match a parent of it.
-    fn matching_kind(&self, [domain, subdomains, exact]: [u8; 3], at_query_name: bool) -> Option<NameKind> {
+    fn matching_kind(
+        &self,
+        [domain, subdomains, exact]: [u8; 3],
+        at_query_name: bool,
+    ) -> Option<NameKind> {
         if self.flags & domain != 0 {
             Some(NameKind::Domain)
         } else if at_query_name && self.flags & exact != 0 {
@@ -175,7 +179,9 @@ impl RuleSet {
                 });
             }
             if blocked.is_none() {
-                blocked = slot.matching_kind(BLOCK, at_query_name).map(|kind| RuleMatch {
+                blocked = slot
+                    .matching_kind(BLOCK, at_query_name)
+                    .map(|kind| RuleMatch {
                         source: SourceId(slot.block_source),
                         target: target(kind),
                     });
@@ -304,7 +310,9 @@ impl RuleSetBuilder {
     fn add_name(&mut self, source: SourceId, name: &str, flag: u8, polarity: Polarity) {
         let hash = self.hasher.hash_one(name);
         let arena = &self.arena;
-        let found = self.table.find_mut(hash, |slot| slot_name(arena, slot) == name);
+        let found = self
+            .table
+            .find_mut(hash, |slot| slot_name(arena, slot) == name);
         let slot = match found {
             Some(slot) => {
                 let first_of_polarity = match polarity {
@@ -335,7 +343,12 @@ impl RuleSetBuilder {
             .insert_unique(hash, slot, |slot| hasher.hash_one(slot_name(arena, slot)));
     }
 
-    fn add_regex(&mut self, source: SourceId, pattern: &str, polarity: Polarity) -> Result<(), AddError> {
+    fn add_regex(
+        &mut self,
+        source: SourceId,
+        pattern: &str,
+        polarity: Polarity,
+    ) -> Result<(), AddError> {
         regex_builder(pattern)
             .build()
             .map_err(|err| AddError::Regex(first_line(&err.to_string())))?;
@@ -350,7 +363,8 @@ impl RuleSetBuilder {
     pub fn finish(mut self) -> RuleSet {
         self.arena.shrink_to_fit();
         let (arena, hasher) = (&self.arena, &self.hasher);
-        self.table.shrink_to_fit(|slot| hasher.hash_one(slot_name(arena, slot)));
+        self.table
+            .shrink_to_fit(|slot| hasher.hash_one(slot_name(arena, slot)));
         RuleSet {
             block_regexes: regex_group(self.block_regexes),
             allow_regexes: regex_group(self.allow_regexes),
@@ -395,7 +409,10 @@ mod tests {
 
     fn rules(block: &[&str], allow: &[&str]) -> RuleSet {
         let mut builder = RuleSetBuilder::default();
-        for (lines, polarity, name) in [(block, Polarity::Block, "block"), (allow, Polarity::Allow, "allow")] {
+        for (lines, polarity, name) in [
+            (block, Polarity::Block, "block"),
+            (allow, Polarity::Allow, "allow"),
+        ] {
             let source = builder
                 .add_source(Source {
                     name: Arc::from(name),
@@ -418,8 +435,16 @@ mod tests {
     fn describe(set: &RuleSet, name: &str) -> String {
         let query = QueryName::from_text(name).unwrap();
         match set.decide(&query) {
-            Verdict::Blocked(m) => format!("blocked {} ({})", set.rule_text(&m), set.source(m.source).name),
-            Verdict::Allowed(m) => format!("allowed {} ({})", set.rule_text(&m), set.source(m.source).name),
+            Verdict::Blocked(m) => format!(
+                "blocked {} ({})",
+                set.rule_text(&m),
+                set.source(m.source).name
+            ),
+            Verdict::Allowed(m) => format!(
+                "allowed {} ({})",
+                set.rule_text(&m),
+                set.source(m.source).name
+            ),
             Verdict::Unlisted => "unlisted".into(),
         }
     }
@@ -450,13 +475,25 @@ mod tests {
             ("sub.exact.example", "unlisted"),
             ("both.example", "allowed both.example (allow)"),
             ("x.both.example", "allowed both.example (allow)"),
-            ("fine.tracker.example", "allowed fine.tracker.example (block)"),
-            ("deep.fine.tracker.example", "allowed fine.tracker.example (block)"),
+            (
+                "fine.tracker.example",
+                "allowed fine.tracker.example (block)",
+            ),
+            (
+                "deep.fine.tracker.example",
+                "allowed fine.tracker.example (block)",
+            ),
             ("ad12.anything.net", r"blocked /^ad[0-9]+\./ (block)"),
             ("AD7.upper.net", r"blocked /^ad[0-9]+\./ (block)"),
             ("bad12.anything.net", "unlisted"),
-            ("glob123.example", r"blocked /(?:^|\.)glob.*\.example$/ (block)"),
-            ("allowed-by-regex.example", r"allowed /^allowed-by-regex\./ (allow)"),
+            (
+                "glob123.example",
+                r"blocked /(?:^|\.)glob.*\.example$/ (block)",
+            ),
+            (
+                "allowed-by-regex.example",
+                r"allowed /^allowed-by-regex\./ (allow)",
+            ),
             ("example", "unlisted"),
         ];
         for (name, expected) in cases {
@@ -467,20 +504,37 @@ mod tests {
     #[test]
     fn an_allowlist_subdomain_rule_does_not_allow_the_parent() {
         let set = rules(&["kids.example"], &["*.kids.example"]);
-        assert_eq!(describe(&set, "kids.example"), "blocked kids.example (block)");
-        assert_eq!(describe(&set, "games.kids.example"), "allowed *.kids.example (allow)");
+        assert_eq!(
+            describe(&set, "kids.example"),
+            "blocked kids.example (block)"
+        );
+        assert_eq!(
+            describe(&set, "games.kids.example"),
+            "allowed *.kids.example (allow)"
+        );
     }
 
     #[test]
     fn the_first_list_of_a_name_is_credited() {
         let mut builder = RuleSetBuilder::default();
         let first = builder
-            .add_source(Source { name: "first".into(), location: "1".into(), polarity: Polarity::Block })
+            .add_source(Source {
+                name: "first".into(),
+                location: "1".into(),
+                polarity: Polarity::Block,
+            })
             .unwrap();
         let second = builder
-            .add_source(Source { name: "second".into(), location: "2".into(), polarity: Polarity::Block })
+            .add_source(Source {
+                name: "second".into(),
+                location: "2".into(),
+                polarity: Polarity::Block,
+            })
             .unwrap();
-        let rule = Rule { polarity: Polarity::Block, pattern: Pattern::Domain("dup.example".into()) };
+        let rule = Rule {
+            polarity: Polarity::Block,
+            pattern: Pattern::Domain("dup.example".into()),
+        };
         builder.add(first, &rule).unwrap();
         builder.add(second, &rule).unwrap();
         let set = builder.finish();
@@ -492,15 +546,28 @@ mod tests {
     fn regexes_rust_cannot_compile_are_refused() {
         let mut builder = RuleSetBuilder::default();
         let source = builder
-            .add_source(Source { name: "r".into(), location: "r".into(), polarity: Polarity::Block })
+            .add_source(Source {
+                name: "r".into(),
+                location: "r".into(),
+                polarity: Polarity::Block,
+            })
             .unwrap();
         let lookahead = Rule {
             polarity: Polarity::Block,
             pattern: Pattern::Regex("^(?=[0-9a-f]*[a-f])x".into()),
         };
-        assert!(matches!(builder.add(source, &lookahead), Err(AddError::Regex(_))));
-        let huge = Rule { polarity: Polarity::Block, pattern: Pattern::Regex("\\w{1000}{1000}".into()) };
-        assert!(matches!(builder.add(source, &huge), Err(AddError::Regex(_))));
+        assert!(matches!(
+            builder.add(source, &lookahead),
+            Err(AddError::Regex(_))
+        ));
+        let huge = Rule {
+            polarity: Polarity::Block,
+            pattern: Pattern::Regex("\\w{1000}{1000}".into()),
+        };
+        assert!(matches!(
+            builder.add(source, &huge),
+            Err(AddError::Regex(_))
+        ));
         assert!(builder.finish().is_empty());
     }
 }

@@ -185,18 +185,26 @@ mod tests {
 
     #[test]
     fn query_names_walk_their_suffixes() {
-        let name = LowerName::from(hickory_proto::rr::Name::from_ascii("A.B.Example.com.").unwrap());
+        let name =
+            LowerName::from(hickory_proto::rr::Name::from_ascii("A.B.Example.com.").unwrap());
         let query = QueryName::from_lower(&name).unwrap();
         assert_eq!(query.as_str(), "a.b.example.com");
         let suffixes: Vec<&str> = query.suffixes().collect();
-        assert_eq!(suffixes, ["a.b.example.com", "b.example.com", "example.com", "com"]);
-        let root = QueryName::from_lower(&LowerName::from(hickory_proto::rr::Name::root())).unwrap();
+        assert_eq!(
+            suffixes,
+            ["a.b.example.com", "b.example.com", "example.com", "com"]
+        );
+        let root =
+            QueryName::from_lower(&LowerName::from(hickory_proto::rr::Name::root())).unwrap();
         assert_eq!(root.suffixes().count(), 0);
     }
 
     #[test]
     fn typed_names_become_punycode() {
-        assert_eq!(QueryName::from_text("Bücher.Example.").unwrap().as_str(), "xn--bcher-kva.example");
+        assert_eq!(
+            QueryName::from_text("Bücher.Example.").unwrap().as_str(),
+            "xn--bcher-kva.example"
+        );
         assert!(QueryName::from_text("a..b").is_none());
         assert!(QueryName::from_text("").is_none());
     }

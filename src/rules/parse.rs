@@ -65,7 +65,17 @@ pub fn parse_line<'a>(line: &'a str, emit: &mut impl FnMut(Rule<'a>)) -> LineOut
         });
         return LineOutcome::Rules;
     }
-    if ["##", "#@#", "#?#", "#$#", "#%#"].iter().any(|m| line.contains(m)) {
+    if is_raw_regex(line) {
+        emit(Rule {
+            polarity: Polarity::Block,
+            pattern: Pattern::Regex(Cow::Borrowed(line)),
+        });
+        return LineOutcome::Rules;
+    }
+    if ["##", "#@#", "#?#", "#$#", "#%#"]
+        .iter()
+        .any(|m| line.contains(m))
+    {
         return LineOutcome::Unsupported;
     }
     let line = line.split(['#', ';']).next().unwrap_or("").trim();
@@ -110,6 +120,14 @@ pub fn parse_line<'a>(line: &'a str, emit: &mut impl FnMut(Rule<'a>)) -> LineOut
 fn regex_body(line: &str) -> Option<&str> {
     let body = line.strip_prefix('/')?.strip_suffix('/')?;
     (!body.is_empty()).then_some(body)
+}
+
+/// Pi-hole regex lists carry bare patterns, one per line (`^ad[0-9]*[_.-]`). Such a line starts
+/// with `^` or `(`, or uses regex syntax no name, hosts line or adblock rule contains.
+fn is_raw_regex(line: &str) -> bool {
+    !line.contains(char::is_whitespace)
+        && !line.contains('/')
+        && (line.starts_with(['^', '(']) || line.contains(['\\', '[', '{', '+', '?']))
 }
 
 /// The leading address of a hosts line; IPv6 zone suffixes such as `fe80::1%lo0` are allowed.
@@ -337,7 +355,11 @@ mod tests {
             ("example.com", Rules, &["block example.com"]),
             ("Example.COM.\r", Rules, &["block example.com"]),
             ("\u{feff}bom.example.com", Rules, &["block bom.example.com"]),
-            ("  spaced.example.com\t", Rules, &["block spaced.example.com"]),
+            (
+                "  spaced.example.com\t",
+                Rules,
+                &["block spaced.example.com"],
+            ),
             ("bücher.example", Rules, &["block xn--bcher-kva.example"]),
             ("example.com # why", Rules, &["block example.com"]),
             ("com", TooBroad, &[]),
@@ -350,7 +372,11 @@ mod tests {
             ("ads*.example.com", Unsupported, &[]),
             // hosts
             ("0.0.0.0 example.com", Rules, &["block example.com"]),
-            ("127.0.0.1\tone.com two.com", Rules, &["block one.com", "block two.com"]),
+            (
+                "127.0.0.1\tone.com two.com",
+                Rules,
+                &["block one.com", "block two.com"],
+            ),
             ("0.0.0.0 x.com #ad", Rules, &["block x.com"]),
             ("0.0.0.0 x.com#ad", Rules, &["block x.com"]),
             (":: ipv6.example.com", Rules, &["block ipv6.example.com"]),
@@ -366,47 +392,106 @@ mod tests {
             // adblock
             ("||ads.example.com^", Rules, &["block ads.example.com"]),
             ("||ads.example.com^|", Rules, &["block ads.example.com"]),
-            ("||no-caret.example.com", Rules, &["block no-caret.example.com"]),
+            (
+                "||no-caret.example.com",
+                Rules,
+                &["block no-caret.example.com"],
+            ),
             ("||Free-4paid.com^", Rules, &["block free-4paid.com"]),
             ("@@||good.example.com^", Rules, &["allow good.example.com"]),
-            ("@@|exact.example.com^|", Rules, &["allow =exact.example.com"]),
+            (
+                "@@|exact.example.com^|",
+                Rules,
+                &["allow =exact.example.com"],
+            ),
             ("|exact.example.com^", Rules, &["block =exact.example.com"]),
-            ("||imp.example.com^$important", Rules, &["block imp.example.com"]),
+            (
+                "||imp.example.com^$important",
+                Rules,
+                &["block imp.example.com"],
+            ),
             ("||x.example.com^$third-party", Unsupported, &[]),
             ("||x.example.com^$dnsrewrite=0.0.0.0", Unsupported, &[]),
-            ("||x.example.com^$important,client=1.2.3.4", Unsupported, &[]),
+            (
+                "||x.example.com^$important,client=1.2.3.4",
+                Unsupported,
+                &[],
+            ),
             ("||example.com/path^", Unsupported, &[]),
             ("://mine.torrent.pw^", Unsupported, &[]),
             ("example.com##.banner", Unsupported, &[]),
             ("example.com#@#.banner", Unsupported, &[]),
             ("||com^", TooBroad, &[]),
-            ("||ads.livetv*.me^", Rules, &[r"block /(?:^|\.)ads\.livetv.*\.me$/"]),
+            (
+                "||ads.livetv*.me^",
+                Rules,
+                &[r"block /(?:^|\.)ads\.livetv.*\.me$/"],
+            ),
             ("||rgfftupf.", Rules, &[r"block /(?:^|\.)rgfftupf\./"]),
             (".bbelements.com^", Rules, &[r"block /\.bbelements\.com$/"]),
-            ("vkcdnservice.appspot.com^", Rules, &[r"block /vkcdnservice\.appspot\.com$/"]),
-            ("@@-ds.metric.gstatic.com^|", Rules, &[r"allow /-ds\.metric\.gstatic\.com$/"]),
+            (
+                "vkcdnservice.appspot.com^",
+                Rules,
+                &[r"block /vkcdnservice\.appspot\.com$/"],
+            ),
+            (
+                "@@-ds.metric.gstatic.com^|",
+                Rules,
+                &[r"allow /-ds\.metric\.gstatic\.com$/"],
+            ),
             ("||*^", Invalid, &[]),
             ("||a b^", Invalid, &[]),
             ("/^ad[0-9]+\\./", Rules, &["block /^ad[0-9]+\\./"]),
             ("@@/^good\\./", Rules, &["allow /^good\\./"]),
             ("/^track#1/", Rules, &["block /^track#1/"]),
             ("//", Invalid, &[]),
+            (
+                "^ad([sxv]?[0-9]*|system)[_.-]",
+                Rules,
+                &["block /^ad([sxv]?[0-9]*|system)[_.-]/"],
+            ),
+            (
+                "(\\.|^)track\\.example$",
+                Rules,
+                &["block /(\\.|^)track\\.example$/"],
+            ),
+            ("^pixels?[-.]", Rules, &["block /^pixels?[-.]/"]),
             // dnsmasq
             ("address=/x.example.com/", Rules, &["block x.example.com"]),
-            ("address=/x.example.com/0.0.0.0", Rules, &["block x.example.com"]),
+            (
+                "address=/x.example.com/0.0.0.0",
+                Rules,
+                &["block x.example.com"],
+            ),
             ("local=/y.example.com/", Rules, &["block y.example.com"]),
-            ("address=/a.com/b.com/::", Rules, &["block a.com", "block b.com"]),
+            (
+                "address=/a.com/b.com/::",
+                Rules,
+                &["block a.com", "block b.com"],
+            ),
             ("address=/#/", Unsupported, &[]),
             ("server=/corp.example/10.0.0.1", Unsupported, &[]),
             // RPZ
             ("$TTL 300", Comment, &[]),
-            ("@ SOA localhost. root.localhost. 1 43200 3600 86400 300", Comment, &[]),
+            (
+                "@ SOA localhost. root.localhost. 1 43200 3600 86400 300",
+                Comment,
+                &[],
+            ),
             ("  NS localhost.", Comment, &[]),
             ("x.example.com CNAME .", Rules, &["block =x.example.com"]),
             ("*.x.example.com CNAME .", Rules, &["block *.x.example.com"]),
-            ("ok.example.com CNAME rpz-passthru.", Rules, &["allow =ok.example.com"]),
+            (
+                "ok.example.com CNAME rpz-passthru.",
+                Rules,
+                &["allow =ok.example.com"],
+            ),
             ("x.example.com CNAME elsewhere.example.", Unsupported, &[]),
-            ("x.example.com 300 IN CNAME .", Rules, &["block =x.example.com"]),
+            (
+                "x.example.com 300 IN CNAME .",
+                Rules,
+                &["block =x.example.com"],
+            ),
         ];
         for (line, outcome, rules) in cases {
             let (got_outcome, got_rules) = parse(line);

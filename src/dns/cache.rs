@@ -1,0 +1,198 @@
+//! The answer cache: upstream answers kept for their TTL, keyed on the question, handed out with
+//! TTLs counted down by the time spent in the cache. Sharded so concurrent queries rarely meet
+//! on one lock; lookups hash the question instead of building an owned key, so a hit allocates
+//! only the records it returns.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hickory_proto::rr::{LowerName, Record, RecordType};
+use lru::LruCache;
+
+use super::reply::Reply;
+
+/// Longest time an answer is kept, whatever its TTL says.
+const MAX_TTL: u32 = 86_400;
+
+struct Entry {
+    name: LowerName,
+    query_type: RecordType,
+    reply: Reply,
+    stored: Instant,
+    ttl: u32,
+}
+
+pub struct AnswerCache {
+    shards: Vec<Mutex<LruCache<u64, Arc<Entry>>>>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl AnswerCache {
+    /// A cache holding about `capacity` answers; 0 disables it.
+    pub fn new(capacity: usize) -> Self {
+        let shard_count = if capacity >= 1024 { 16 } else { 1 };
+        let per_shard = capacity.div_ceil(shard_count);
+        let shards = match NonZeroUsize::new(per_shard) {
+            Some(size) => (0..shard_count)
+                .map(|_| Mutex::new(LruCache::new(size)))
+                .collect(),
+            None => Vec::new(),
+        };
+        Self {
+            shards,
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    fn key(&self, name: &LowerName, query_type: RecordType) -> u64 {
+        let mut hasher = self.hasher.build_hasher();
+        name.hash(&mut hasher);
+        query_type.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    fn shard(&self, key: u64) -> Option<std::sync::MutexGuard<'_, LruCache<u64, Arc<Entry>>>> {
+        let shard = self.shards.get(key as usize % self.shards.len().max(1))?;
+        // A poisoned shard only means a panic elsewhere mid-update; the cache is still coherent.
+        Some(
+            shard
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    /// The cached reply with TTLs reduced by its age, if present and not expired.
+    pub fn get(&self, name: &LowerName, query_type: RecordType) -> Option<Reply> {
+        self.get_at(name, query_type, Instant::now())
+    }
+
+    fn get_at(&self, name: &LowerName, query_type: RecordType, now: Instant) -> Option<Reply> {
+        let key = self.key(name, query_type);
+        let entry = {
+            let mut shard = self.shard(key)?;
+            let entry = Arc::clone(shard.get(&key)?);
+            if &entry.name != name || entry.query_type != query_type {
+                return None;
+            }
+            let age = now.saturating_duration_since(entry.stored);
+            if age >= Duration::from_secs(u64::from(entry.ttl)) {
+                shard.pop(&key);
+                return None;
+            }
+            entry
+        };
+        let age = now.saturating_duration_since(entry.stored).as_secs() as u32;
+        let count_down = |records: &[Record]| -> Vec<Record> {
+            records
+                .iter()
+                .map(|record| {
+                    let mut record = record.clone();
+                    record.ttl = record.ttl.saturating_sub(age);
+                    record
+                })
+                .collect()
+        };
+        Some(Reply {
+            rcode: entry.reply.rcode,
+            answers: count_down(&entry.reply.answers),
+            authorities: count_down(&entry.reply.authorities),
+        })
+    }
+
+    /// Keeps `reply` for `ttl` seconds (capped at a day); a zero TTL is not cached.
+    pub fn insert(&self, name: &LowerName, query_type: RecordType, reply: &Reply, ttl: u32) {
+        if ttl == 0 {
+            return;
+        }
+        let key = self.key(name, query_type);
+        let entry = Arc::new(Entry {
+            name: name.clone(),
+            query_type,
+            reply: reply.clone(),
+            stored: Instant::now(),
+            ttl: ttl.min(MAX_TTL),
+        });
+        if let Some(mut shard) = self.shard(key) {
+            shard.put(key, entry);
+        }
+    }
+
+    /// Number of answers held.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.lock().map_or(0, |shard| shard.len()))
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::ResponseCode;
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{Name, RData};
+
+    fn reply(ttl: u32) -> (LowerName, Reply) {
+        let name = Name::from_ascii("www.example.com.").unwrap();
+        let record = Record::from_rdata(name.clone(), ttl, RData::A(A::new(192, 0, 2, 1)));
+        let reply = Reply {
+            rcode: ResponseCode::NoError,
+            answers: vec![record],
+            authorities: Vec::new(),
+        };
+        (LowerName::from(name), reply)
+    }
+
+    #[test]
+    fn ttls_count_down_and_entries_expire() {
+        let cache = AnswerCache::new(100);
+        let (name, stored) = reply(300);
+        cache.insert(&name, RecordType::A, &stored, 300);
+        let now = Instant::now();
+        let later = cache
+            .get_at(&name, RecordType::A, now + Duration::from_secs(100))
+            .unwrap();
+        assert_eq!(later.answers[0].ttl, 200);
+        assert!(cache.get_at(&name, RecordType::AAAA, now).is_none());
+        assert!(
+            cache
+                .get_at(&name, RecordType::A, now + Duration::from_secs(301))
+                .is_none()
+        );
+        assert!(cache.is_empty(), "an expired entry is removed when met");
+    }
+
+    #[test]
+    fn zero_capacity_and_zero_ttl_cache_nothing() {
+        let (name, stored) = reply(300);
+        let disabled = AnswerCache::new(0);
+        disabled.insert(&name, RecordType::A, &stored, 300);
+        assert!(disabled.get(&name, RecordType::A).is_none());
+        let cache = AnswerCache::new(10);
+        cache.insert(&name, RecordType::A, &stored, 0);
+        assert!(cache.get(&name, RecordType::A).is_none());
+    }
+
+    #[test]
+    fn least_recently_used_answers_are_evicted() {
+        let cache = AnswerCache::new(2);
+        let (_, stored) = reply(300);
+        let names: Vec<LowerName> = ["a.example.", "b.example.", "c.example."]
+            .iter()
+            .map(|n| LowerName::from(Name::from_ascii(n).unwrap()))
+            .collect();
+        for name in &names {
+            cache.insert(name, RecordType::A, &stored, 300);
+        }
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(&names[0], RecordType::A).is_none());
+        assert!(cache.get(&names[2], RecordType::A).is_some());
+    }
+}

@@ -1,0 +1,13 @@
+//! DNS serving: `listener` (UDP/TCP) → `handler` → [`pipeline`]: `admission` → `policy` →
+//! `cache` → `upstream` → `answer_check` → response, each ending in one [`outcome::Outcome`].
+
+pub mod admission;
+pub mod answer_check;
+pub mod cache;
+pub mod handler;
+pub mod listener;
+pub mod outcome;
+pub mod pipeline;
+pub mod policy;
+pub mod reply;
+pub mod upstream;

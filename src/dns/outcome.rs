@@ -1,0 +1,139 @@
+//! How each query ended, as one typed value. Logging, statistics and the query history read
+//! this instead of re-deriving "blocked" or "cached" from response codes.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{LowerName, RecordType};
+use tokio::sync::mpsc;
+
+use crate::rules::{RuleMatch, RuleSet};
+
+/// The end of one query.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Answered by an upstream (whatever its rcode: NXDOMAIN from upstream is still forwarded).
+    Forwarded { upstream: Arc<str> },
+    /// Answered from the answer cache.
+    Cached,
+    /// Answered locally with a block answer.
+    Blocked(Blocked),
+    /// Not served, on purpose.
+    Refused(RefusalReason),
+    /// Could not be answered.
+    Failed(FailureReason),
+}
+
+impl Outcome {
+    /// The status name used by the query history and the API.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Self::Forwarded { .. } => "forwarded",
+            Self::Cached => "cached",
+            Self::Blocked(_) => "blocked",
+            Self::Refused(_) => "refused",
+            Self::Failed(_) => "failed",
+        }
+    }
+}
+
+/// Which rule blocked a query; keeps the rule set alive so the rule can be named later without
+/// copying strings on the hot path.
+#[derive(Clone)]
+pub struct Blocked {
+    pub rules: Arc<RuleSet>,
+    pub matched: RuleMatch,
+    /// Set when the block came from the answer's CNAME chain, not the query name.
+    pub via_cname: Option<LowerName>,
+}
+
+impl Blocked {
+    /// The matching rule in list syntax.
+    pub fn rule(&self) -> String {
+        self.rules.rule_text(&self.matched).to_string()
+    }
+
+    /// The display name of the list holding the rule.
+    pub fn list(&self) -> &str {
+        &self.rules.source(self.matched.source).name
+    }
+}
+
+impl fmt::Debug for Blocked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Blocked")
+            .field("rule", &self.rule())
+            .field("list", &self.list())
+            .field("via_cname", &self.via_cname)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// The client is outside `dns.allowed_clients`.
+    ClientNotAllowed,
+    /// The client exceeded `dns.rate_limit`.
+    RateLimited,
+    /// Not a standard query of class IN with one question.
+    Unsupported,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureReason {
+    /// Every upstream timed out within `dns.upstream_timeout`.
+    UpstreamTimeout,
+    /// Upstreams answered SERVFAIL/REFUSED or could not be reached.
+    UpstreamError,
+}
+
+/// One record of the query history: who asked what, and how it ended.
+#[derive(Debug, Clone)]
+pub struct QueryEvent {
+    pub time: SystemTime,
+    pub client: IpAddr,
+    pub name: LowerName,
+    pub query_type: RecordType,
+    pub outcome: Outcome,
+    pub rcode: ResponseCode,
+    pub duration: Duration,
+}
+
+/// The sending half of the query-log channel. Never waits: a full channel drops the event and
+/// counts it, because DNS answers must not wait for the disk.
+#[derive(Debug, Default)]
+pub struct EventSink {
+    sender: Option<mpsc::Sender<QueryEvent>>,
+    dropped: AtomicU64,
+}
+
+impl EventSink {
+    pub fn new(sender: mpsc::Sender<QueryEvent>) -> Self {
+        Self {
+            sender: Some(sender),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// A sink that discards everything (query log disabled).
+    pub fn disabled() -> Self {
+        Self::default()
+    }
+
+    pub fn emit(&self, event: QueryEvent) {
+        if let Some(sender) = &self.sender
+            && sender.try_send(event).is_err()
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Events lost to a full (or closed) channel since start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,111 @@
+//! The query pipeline, in order. Each stage lives in its own module and knows nothing of the
+//! stages after it; this function is the one place that says what runs when, and why there.
+
+use std::net::IpAddr;
+
+use hickory_proto::op::{LowerQuery, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name};
+
+use super::admission::Admission;
+use super::answer_check::cloaked_by;
+use super::cache::AnswerCache;
+use super::outcome::{Blocked, Outcome, RefusalReason};
+use super::policy::{Decision, Policy, SharedPolicy};
+use super::reply::Reply;
+use super::upstream::Upstreams;
+
+/// A query's answer and how it came about.
+#[derive(Debug)]
+pub struct Resolution {
+    pub reply: Reply,
+    pub outcome: Outcome,
+}
+
+pub struct Pipeline {
+    pub admission: Admission,
+    pub policy: SharedPolicy,
+    pub cache: AnswerCache,
+    pub upstreams: Upstreams,
+}
+
+impl Pipeline {
+    pub async fn resolve(&self, client: IpAddr, query: &LowerQuery) -> Resolution {
+        // Admission first: a refused client costs no rule lookup, cache slot or upstream query.
+        if let Err(reason) = self.admission.admit(client) {
+            return Resolution::refused(ResponseCode::Refused, reason);
+        }
+        // Only class IN is forwarded; CH/HS/ANY-class queries are not hush's business.
+        if query.query_class() != DNSClass::IN {
+            return Resolution::refused(ResponseCode::NotImp, RefusalReason::Unsupported);
+        }
+        // Policy before the cache, so a reload applies at once and a blocked name never
+        // reaches the upstream.
+        let name = query.name();
+        let query_type = query.query_type();
+        let allowed = {
+            let policy = self.policy.load();
+            match policy.decide(name) {
+                Decision::Block(blocked) => return block(&policy, query, blocked),
+                Decision::Allow => true,
+                Decision::Pass => false,
+            }
+        };
+        // Cache before upstream: a hit never leaves the box. The answer check still runs on
+        // hits because the rules may have changed since the answer was stored.
+        if let Some(reply) = self.cache.get(name, query_type) {
+            return self.checked(query, reply, allowed, Outcome::Cached);
+        }
+        match self.upstreams.resolve(&Name::from(name), query_type).await {
+            Ok(answer) => {
+                self.cache
+                    .insert(name, query_type, &answer.reply, answer.ttl);
+                let forwarded = Outcome::Forwarded {
+                    upstream: answer.upstream,
+                };
+                self.checked(query, answer.reply, allowed, forwarded)
+            }
+            Err(reason) => Resolution {
+                reply: Reply::empty(ResponseCode::ServFail),
+                outcome: Outcome::Failed(reason),
+            },
+        }
+    }
+
+    /// The answer check (CNAME cloaking); an allowed query name is exempt, as allow wins.
+    fn checked(
+        &self,
+        query: &LowerQuery,
+        reply: Reply,
+        allowed: bool,
+        outcome: Outcome,
+    ) -> Resolution {
+        if !allowed {
+            let policy = self.policy.load();
+            if let Some(blocked) = cloaked_by(&policy, &reply) {
+                return block(&policy, query, blocked);
+            }
+        }
+        Resolution { reply, outcome }
+    }
+}
+
+fn block(policy: &Policy, query: &LowerQuery, blocked: Blocked) -> Resolution {
+    Resolution {
+        reply: Reply::blocked(
+            policy.answer,
+            policy.ttl,
+            query.original().name(),
+            query.query_type(),
+        ),
+        outcome: Outcome::Blocked(blocked),
+    }
+}
+
+impl Resolution {
+    fn refused(rcode: ResponseCode, reason: RefusalReason) -> Self {
+        Self {
+            reply: Reply::empty(rcode),
+            outcome: Outcome::Refused(reason),
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! What hush answers, before it is encoded: an rcode and the records of each section. Block
+//! answers for every `blocking.answer` mode are built here.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+use crate::config::BlockAnswer;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub rcode: ResponseCode,
+    pub answers: Vec<Record>,
+    pub authorities: Vec<Record>,
+}
+
+impl Reply {
+    /// A reply with no records.
+    pub fn empty(rcode: ResponseCode) -> Self {
+        Self {
+            rcode,
+            answers: Vec::new(),
+            authorities: Vec::new(),
+        }
+    }
+
+    /// The local answer for a blocked `name`/`query_type`.
+    pub fn blocked(answer: BlockAnswer, ttl: u32, name: &Name, query_type: RecordType) -> Self {
+        let address = |rdata: RData| Self {
+            rcode: ResponseCode::NoError,
+            answers: vec![Record::from_rdata(name.clone(), ttl, rdata)],
+            authorities: Vec::new(),
+        };
+        match (answer, query_type) {
+            (BlockAnswer::Nxdomain, _) => Self::empty(ResponseCode::NXDomain),
+            (BlockAnswer::Refused, _) => Self::empty(ResponseCode::Refused),
+            (BlockAnswer::Null, RecordType::A) => address(RData::A(A(Ipv4Addr::UNSPECIFIED))),
+            (BlockAnswer::Null, RecordType::AAAA) => {
+                address(RData::AAAA(AAAA(Ipv6Addr::UNSPECIFIED)))
+            }
+            (BlockAnswer::Addresses { v4: Some(ip), .. }, RecordType::A) => {
+                address(RData::A(A(ip)))
+            }
+            (BlockAnswer::Addresses { v6: Some(ip), .. }, RecordType::AAAA) => {
+                address(RData::AAAA(AAAA(ip)))
+            }
+            // Other types, or a family without a configured address: "no such data" (NODATA).
+            _ => Self::empty(ResponseCode::NoError),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer_text(reply: &Reply) -> Vec<String> {
+        reply
+            .answers
+            .iter()
+            .map(|r| format!("{} {} {}", r.name, r.ttl, r.data))
+            .collect()
+    }
+
+    #[test]
+    fn every_block_mode() {
+        let name = Name::from_ascii("ads.example.com.").unwrap();
+        let custom = BlockAnswer::Addresses {
+            v4: Some(Ipv4Addr::new(192, 168, 1, 2)),
+            v6: None,
+        };
+        let cases: &[(BlockAnswer, RecordType, ResponseCode, &[&str])] = &[
+            (
+                BlockAnswer::Null,
+                RecordType::A,
+                ResponseCode::NoError,
+                &["ads.example.com. 10 0.0.0.0"],
+            ),
+            (
+                BlockAnswer::Null,
+                RecordType::AAAA,
+                ResponseCode::NoError,
+                &["ads.example.com. 10 ::"],
+            ),
+            (
+                BlockAnswer::Null,
+                RecordType::TXT,
+                ResponseCode::NoError,
+                &[],
+            ),
+            (
+                BlockAnswer::Nxdomain,
+                RecordType::A,
+                ResponseCode::NXDomain,
+                &[],
+            ),
+            (
+                BlockAnswer::Refused,
+                RecordType::MX,
+                ResponseCode::Refused,
+                &[],
+            ),
+            (
+                custom,
+                RecordType::A,
+                ResponseCode::NoError,
+                &["ads.example.com. 10 192.168.1.2"],
+            ),
+            (custom, RecordType::AAAA, ResponseCode::NoError, &[]),
+        ];
+        for (mode, query_type, rcode, answers) in cases {
+            let reply = Reply::blocked(*mode, 10, &name, *query_type);
+            assert_eq!(reply.rcode, *rcode, "{mode:?} {query_type}");
+            assert_eq!(answer_text(&reply), *answers, "{mode:?} {query_type}");
+        }
+    }
+}

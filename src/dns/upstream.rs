@@ -1,0 +1,209 @@
+//! Forwarding to the configured upstreams through hickory-resolver. Each upstream gets its own
+//! resolver (cache off: hush caches answers itself, after policy), so hush knows which server
+//! answered and controls failover: servers are tried fastest-first by a smoothed round-trip
+//! time, a failing one is penalised, and the whole query shares one `upstream_timeout` budget.
+//! The upstream's rcode is kept: NXDOMAIN stays NXDOMAIN, NODATA stays NODATA.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{
+    ConnectionConfig, NameServerConfig, ProtocolConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use tracing::debug;
+
+use super::outcome::FailureReason;
+use super::reply::Reply;
+use crate::config::{Transport, Upstream};
+
+/// Round-trip estimate a server starts with and the penalty for a failure, in microseconds.
+const INITIAL_RTT_US: u32 = 1_000;
+const FAILURE_PENALTY_US: u32 = 500_000;
+/// The shortest slice of the budget an attempt gets when several servers remain.
+const MIN_ATTEMPT: Duration = Duration::from_millis(300);
+
+/// An upstream's answer and how long it may be cached.
+#[derive(Debug)]
+pub struct UpstreamAnswer {
+    pub reply: Reply,
+    /// Seconds the answer may be reused: the smallest record TTL, or the negative TTL.
+    pub ttl: u32,
+    /// Which upstream answered, in `Upstream` display form.
+    pub upstream: Arc<str>,
+}
+
+struct Server {
+    label: Arc<str>,
+    resolver: TokioResolver,
+    /// Smoothed round-trip time in microseconds (EWMA, 1/4 weight for the newest sample).
+    rtt_us: AtomicU32,
+}
+
+impl Server {
+    fn record(&self, sample_us: u32) {
+        let old = self.rtt_us.load(Ordering::Relaxed);
+        let new = (u64::from(old) * 3 + u64::from(sample_us)) / 4;
+        self.rtt_us.store(new as u32, Ordering::Relaxed);
+    }
+}
+
+pub struct Upstreams {
+    servers: Vec<Server>,
+    timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamSetupError {
+    #[error("upstream {upstream}: {source}")]
+    Resolver { upstream: String, source: NetError },
+}
+
+/// Why one attempt failed, and whether trying another server could help.
+enum AttemptError {
+    Timeout,
+    Failed(String),
+}
+
+impl Upstreams {
+    pub fn new(upstreams: &[Upstream], timeout: Duration) -> Result<Self, UpstreamSetupError> {
+        let servers = upstreams
+            .iter()
+            .map(|upstream| {
+                let resolver = build_resolver(upstream, timeout).map_err(|source| {
+                    UpstreamSetupError::Resolver {
+                        upstream: upstream.to_string(),
+                        source,
+                    }
+                })?;
+                Ok(Server {
+                    label: Arc::from(upstream.to_string()),
+                    resolver,
+                    rtt_us: AtomicU32::new(INITIAL_RTT_US),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { servers, timeout })
+    }
+
+    /// Asks the upstreams, fastest first, until one gives a usable answer or the budget ends.
+    pub async fn resolve(
+        &self,
+        name: &Name,
+        query_type: RecordType,
+    ) -> Result<UpstreamAnswer, FailureReason> {
+        let deadline = Instant::now() + self.timeout;
+        let mut order: Vec<&Server> = self.servers.iter().collect();
+        order.sort_by_key(|server| server.rtt_us.load(Ordering::Relaxed));
+        let mut failure = FailureReason::UpstreamTimeout;
+        for (tried, server) in order.iter().enumerate() {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break;
+            }
+            let servers_left = (order.len() - tried) as u32;
+            let slice = (remaining / servers_left).max(MIN_ATTEMPT).min(remaining);
+            let started = Instant::now();
+            match tokio::time::timeout(slice, attempt(server, name, query_type)).await {
+                Ok(Ok(answer)) => {
+                    let rtt = started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                    server.record(rtt);
+                    return Ok(answer);
+                }
+                Ok(Err(AttemptError::Failed(why))) => {
+                    debug!(upstream = %server.label, %name, %why, "upstream failed");
+                    failure = FailureReason::UpstreamError;
+                }
+                Ok(Err(AttemptError::Timeout)) | Err(_) => {
+                    debug!(upstream = %server.label, %name, "upstream timed out");
+                }
+            }
+            server.record(FAILURE_PENALTY_US);
+        }
+        Err(failure)
+    }
+}
+
+async fn attempt(
+    server: &Server,
+    name: &Name,
+    query_type: RecordType,
+) -> Result<UpstreamAnswer, AttemptError> {
+    let upstream = Arc::clone(&server.label);
+    match server.resolver.lookup(name.clone(), query_type).await {
+        Ok(lookup) => {
+            let answers = lookup.answers().to_vec();
+            let ttl = answers.iter().map(|record| record.ttl).min().unwrap_or(0);
+            Ok(UpstreamAnswer {
+                reply: Reply {
+                    rcode: ResponseCode::NoError,
+                    answers,
+                    authorities: lookup.authorities().to_vec(),
+                },
+                ttl,
+                upstream,
+            })
+        }
+        Err(NetError::Dns(DnsError::NoRecordsFound(no_records))) => {
+            let authorities: Vec<Record> = match (&no_records.authorities, no_records.soa) {
+                (Some(records), _) => records.to_vec(),
+                (None, Some(soa)) => vec![soa.into_record_of_rdata()],
+                (None, None) => Vec::new(),
+            };
+            Ok(UpstreamAnswer {
+                reply: Reply {
+                    rcode: no_records.response_code,
+                    answers: Vec::new(),
+                    authorities,
+                },
+                ttl: no_records.negative_ttl.unwrap_or(0),
+                upstream,
+            })
+        }
+        Err(NetError::Timeout) => Err(AttemptError::Timeout),
+        Err(err) => Err(AttemptError::Failed(err.to_string())),
+    }
+}
+
+fn build_resolver(upstream: &Upstream, timeout: Duration) -> Result<TokioResolver, NetError> {
+    let connection = |protocol: ProtocolConfig| {
+        let mut connection = ConnectionConfig::new(protocol);
+        connection.port = upstream.addr.port();
+        connection
+    };
+    let connections = match &upstream.transport {
+        // UDP first; hickory retries a truncated answer over TCP on the second connection.
+        Transport::Udp => vec![
+            connection(ProtocolConfig::Udp),
+            connection(ProtocolConfig::Tcp),
+        ],
+        Transport::Tcp => vec![connection(ProtocolConfig::Tcp)],
+        Transport::Tls { tls_name } => vec![connection(ProtocolConfig::Tls {
+            server_name: Arc::clone(tls_name),
+        })],
+        Transport::Https { tls_name, path } => vec![connection(ProtocolConfig::Https {
+            server_name: Arc::clone(tls_name),
+            path: Arc::clone(path),
+        })],
+    };
+    let server = NameServerConfig::new(upstream.addr.ip(), true, connections);
+    let config = ResolverConfig::from_parts(None, Vec::new(), vec![server]);
+    let mut options = ResolverOpts::default();
+    options.timeout = timeout;
+    // Failover between upstreams is ours; one attempt per server per query.
+    options.attempts = 1;
+    options.cache_size = 0;
+    options.use_hosts_file = ResolveHosts::Never;
+    options.preserve_intermediates = true;
+    options.num_concurrent_reqs = 1;
+    options.max_active_requests = 1024;
+    options.ndots = 0;
+    TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        .with_options(options)
+        .build()
+}

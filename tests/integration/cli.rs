@@ -1,0 +1,121 @@
+//! The `hush` binary: exit codes and messages of `check-config`, `check` and `run`.
+
+use std::process::{Command, Output};
+
+fn hush(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hush"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn config_dir(config: &str, list: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hush.toml"), config).unwrap();
+    std::fs::write(dir.path().join("block.txt"), list).unwrap();
+    dir
+}
+
+#[test]
+fn check_config_summarises_a_valid_config() {
+    let dir = config_dir(
+        "[blocking]\nlists = [\"block.txt\"]\n",
+        "# ads\nads.example.com\n||x.example^$third-party\n",
+    );
+    let path = dir.path().join("hush.toml");
+    let out = hush(&["check-config", "--config", path.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("valid"), "{stdout}");
+    assert!(stdout.contains("udp://9.9.9.9:53"), "{stdout}");
+    assert!(
+        stdout.contains("1 entries, 1 skipped, 1 unsupported, 0 invalid"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_configs_exit_2_naming_file_and_key() {
+    let cases = [
+        (
+            "[dns]\nupstream_timeout = \"soon\"\n",
+            "dns.upstream_timeout",
+        ),
+        ("[blocking]\nlists = [\"missing.txt\"]\n", "blocking.lists"),
+        ("[api]\nlisten = \"0.0.0.0:8080\"\n", "api.token"),
+    ];
+    for (config, key) in cases {
+        let dir = config_dir(config, "");
+        let path = dir.path().join("hush.toml");
+        let out = hush(&["check-config", "--config", path.to_str().unwrap()]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{config}: {stderr}");
+        assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
+        assert!(stderr.contains(key), "{stderr}");
+    }
+    let out = hush(&["check-config", "--config", "/nonexistent/hush.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("/nonexistent/hush.toml"));
+}
+
+#[test]
+fn check_names_the_rule_and_list() {
+    let dir = config_dir(
+        "[blocking]\nlists = [\"block.txt\"]\n",
+        "tracker.example.com\n@@||ok.tracker.example.com^\n",
+    );
+    let path = dir.path().join("hush.toml");
+    let config = path.to_str().unwrap();
+    let cases = [
+        (
+            "a.tracker.example.com",
+            "a.tracker.example.com: blocked by \"tracker.example.com\" in list \"block\"",
+        ),
+        (
+            "OK.tracker.example.com.",
+            "ok.tracker.example.com: allowed by \"ok.tracker.example.com\" in list \"block\"",
+        ),
+        ("example.com", "example.com: not blocked"),
+    ];
+    for (domain, expected) in cases {
+        let out = hush(&["check", domain, "--config", config]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            text(&out.stdout).starts_with(expected),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+    let out = hush(&["check", "a..b", "--config", config]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = hush(&["frobnicate"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "unknown subcommand is a usage error"
+    );
+}
+
+#[test]
+fn a_busy_port_fails_with_advice() {
+    let busy = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let dir = config_dir(
+        &format!("[dns]\nlisten = [\"{addr}\"]\n[blocking]\nlists = []\n"),
+        "",
+    );
+    let path = dir.path().join("hush.toml");
+    let out = hush(&["run", "--config", path.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("in use"), "{stderr}");
+    assert!(stderr.contains("dns.listen"), "{stderr}");
+}

@@ -1,0 +1,183 @@
+//! Real public lists from `../shared/corpus/` (skipped with a note when absent): every Xiaomi
+//! format gives the same decisions, StevenBlack's hosts file blocks every domain in it, the
+//! AdGuard filter's exceptions win, and regex lists compile without taking anything down.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use hush::config::ListLocation;
+use hush::rules::{Compiled, ListSpec, Polarity, QueryName, Verdict, compile};
+
+use crate::support::corpus;
+
+fn compile_file(path: &Path) -> Compiled {
+    compile(&[ListSpec {
+        location: ListLocation::Path(path.to_path_buf()),
+        polarity: Polarity::Block,
+    }])
+}
+
+fn verdict(compiled: &Compiled, name: &str) -> Verdict {
+    compiled.rules.decide(&QueryName::from_text(name).unwrap())
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_xiaomi_format_blocks_the_same_names() {
+    let Some(domains_file) = corpus("telemetry/native.xiaomi.domains.txt") else {
+        return;
+    };
+    let names: Vec<String> = lines(&domains_file)
+        .into_iter()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .collect();
+    assert_eq!(names.len(), 470);
+    let roots: BTreeSet<String> =
+        lines(&corpus("telemetry/native.xiaomi.wildcard-onlydomains.txt").unwrap())
+            .into_iter()
+            .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+            .collect();
+    assert_eq!(roots.len(), 346);
+
+    let formats = [
+        "domains",
+        "hosts",
+        "hosts-compressed",
+        "adblock",
+        "wildcard-onlydomains",
+        "dnsmasq",
+        "rpz",
+    ];
+    for format in formats {
+        let compiled =
+            compile_file(&corpus(&format!("telemetry/native.xiaomi.{format}.txt")).unwrap());
+        let stats = compiled.reports[0].stats;
+        assert_eq!(
+            (stats.unsupported, stats.invalid),
+            (0, 0),
+            "{format}: {stats:?}"
+        );
+        for name in &names {
+            assert!(
+                matches!(verdict(&compiled, name), Verdict::Blocked(_)),
+                "{format} does not block {name}"
+            );
+        }
+        assert!(
+            matches!(verdict(&compiled, "mi.com"), Verdict::Unlisted),
+            "{format} blocks mi.com"
+        );
+    }
+
+    // `*.x` means subdomains only (design §3), so the wildcard file agrees on every name below
+    // a root and, by that contract, leaves the roots themselves alone.
+    let wildcard = compile_file(&corpus("telemetry/native.xiaomi.wildcard.txt").unwrap());
+    for name in &names {
+        let blocked = matches!(verdict(&wildcard, name), Verdict::Blocked(_));
+        assert_eq!(blocked, !roots.contains(name), "wildcard format on {name}");
+    }
+
+    // The Control D JSON export is not a list format: it must yield no rules, not wrong ones.
+    let json = compile_file(&corpus("telemetry/native.xiaomi.controld.json").unwrap());
+    assert_eq!(json.reports[0].stats.entries, 0);
+}
+
+#[test]
+fn every_domain_in_stevenblack_hosts_is_blocked() {
+    let Some(path) = corpus("stevenblack-hosts.txt") else {
+        return;
+    };
+    let compiled = compile_file(&path);
+    let stats = compiled.reports[0].stats;
+    let mut expected = BTreeSet::new();
+    for line in lines(&path) {
+        let line = line.split('#').next().unwrap_or("").trim().to_owned();
+        if let Some(name) = line.strip_prefix("0.0.0.0 ").map(str::trim)
+            && name != "0.0.0.0"
+        {
+            expected.insert(name.to_ascii_lowercase());
+        }
+    }
+    assert_eq!(
+        expected.len(),
+        115_262,
+        "the corpus README's count of unique domains"
+    );
+    for name in &expected {
+        assert!(
+            matches!(verdict(&compiled, name), Verdict::Blocked(_)),
+            "{name} not blocked"
+        );
+    }
+    assert_eq!(compiled.rules.len(), expected.len());
+    assert_eq!(stats.invalid, 0, "{stats:?}");
+    for local in [
+        "localhost",
+        "localhost.localdomain",
+        "broadcasthost",
+        "ip6-localhost",
+    ] {
+        let name = QueryName::from_text(local).unwrap();
+        assert_eq!(compiled.rules.decide(&name), Verdict::Unlisted, "{local}");
+    }
+}
+
+#[test]
+fn adguard_exceptions_win_over_their_own_blocks() {
+    let Some(path) = corpus("adguard-dns-filter.txt") else {
+        return;
+    };
+    let compiled = compile_file(&path);
+    let stats = compiled.reports[0].stats;
+    assert!(stats.entries > 65_000, "{stats:?}");
+    let mut checked = 0;
+    for line in lines(&path) {
+        let Some(name) = line
+            .strip_prefix("@@||")
+            .and_then(|rest| rest.strip_suffix('^').or(rest.strip_suffix("^|")))
+        else {
+            continue;
+        };
+        if name.contains(['*', '/', '$']) {
+            continue;
+        }
+        assert!(
+            matches!(verdict(&compiled, name), Verdict::Allowed(_)),
+            "exception {name} lost"
+        );
+        checked += 1;
+    }
+    assert!(checked > 100, "only {checked} exceptions checked");
+    assert!(matches!(
+        verdict(&compiled, "doubleclick.net"),
+        Verdict::Blocked(_)
+    ));
+}
+
+#[test]
+fn regex_lists_compile_and_lookarounds_are_counted_not_fatal() {
+    let Some(mmotti) = corpus("mmotti-regex.list") else {
+        return;
+    };
+    let compiled = compile_file(&mmotti);
+    let stats = compiled.reports[0].stats;
+    assert_eq!((stats.entries, stats.unsupported), (14, 0), "{stats:?}");
+
+    let Some(hagezi) = corpus("hagezi-regex-wildcard-rules.adguard.txt") else {
+        return;
+    };
+    let compiled = compile_file(&hagezi);
+    let stats = compiled.reports[0].stats;
+    assert!(
+        stats.unsupported > 0,
+        "look-ahead regexes must be counted: {stats:?}"
+    );
+    assert!(stats.entries > 20, "{stats:?}");
+}

@@ -1,0 +1,9 @@
+//! Integration tests: hush started in-process on loopback, real DNS packets over UDP and TCP,
+//! an in-process upstream. One binary with a module per area so the crate links once.
+
+mod blocking;
+mod cli;
+mod corpus;
+mod forwarding;
+mod serving;
+mod support;
