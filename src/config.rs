@@ -716,7 +716,14 @@ mod tests {
                 v6: Some("fd00::2".parse().unwrap()),
             })
         );
-        for text in ["null", "nxdomain", "refused", "192.168.1.2", "fd00::2", "192.168.1.2, fd00::2"] {
+        for text in [
+            "null",
+            "nxdomain",
+            "refused",
+            "192.168.1.2",
+            "fd00::2",
+            "192.168.1.2, fd00::2",
+        ] {
             let parsed: BlockAnswer = text.parse().unwrap();
             assert_eq!(parsed.to_string(), text);
         }
