@@ -1,26 +1,30 @@
-//! Wiring: builds the rules, policy, cache, upstreams and listeners from a [`Config`], runs the
-//! DNS server, reloads the rules on SIGHUP, and shuts down on SIGTERM/SIGINT.
+//! Wiring: builds the rules, store, query-log writer, pipeline, DNS listeners and HTTP API from
+//! a [`Config`]; reloads on SIGHUP; on SIGTERM/SIGINT stops the listeners first, then flushes the
+//! query log, so nothing already queued is lost.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use hickory_server::server::Server;
+use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::Mutex;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
+use crate::control::{Control, ControlParts, compile_off_thread};
 use crate::dns::admission::Admission;
 use crate::dns::cache::AnswerCache;
 use crate::dns::handler::DnsHandler;
 use crate::dns::listener::{BindError, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER, bind_pair};
 use crate::dns::outcome::EventSink;
 use crate::dns::pipeline::Pipeline;
-use crate::dns::policy::{Policy, SharedPolicy};
 use crate::dns::upstream::{UpstreamSetupError, Upstreams};
-use crate::rules::{CompileError, Compiled, ListSpec, compile};
+use crate::querylog::QueryLogWriter;
+use crate::rules::ListSpec;
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -28,44 +32,43 @@ pub enum StartError {
     Bind(#[from] BindError),
     #[error(transparent)]
     Upstream(#[from] UpstreamSetupError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "cannot serve the API on {addr}: {source}. Pick another api.listen address (port 0 lets the OS choose)"
+    )]
+    Api {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("building the rules failed: {0}")]
     Rules(String),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
-    #[error("config not reloaded: {0}")]
-    Config(#[from] ConfigError),
-    #[error("rules not reloaded, the previous ones stay in force: {0}")]
-    List(#[from] CompileError),
-    #[error("rules not reloaded: {0}")]
-    Rules(String),
+/// Where query events go.
+pub enum EventTarget {
+    /// The query log, as `querylog.enabled` says.
+    QueryLog,
+    /// A caller-supplied sink (tests watch outcomes through it); no query-log writer runs.
+    Sink(EventSink),
 }
 
-/// What a successful reload put in force.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReloadSummary {
-    pub rules: usize,
-    pub lists: usize,
-}
-
-/// A running hush: the DNS server and the state that reloads change.
+/// A running hush.
 pub struct Hush {
+    control: Arc<Control>,
     dns_addrs: Vec<SocketAddr>,
+    api_addr: SocketAddr,
     server: Server<DnsHandler>,
-    policy: SharedPolicy,
-    config: ArcSwap<Config>,
-    config_path: Option<PathBuf>,
-    reloading: Mutex<()>,
+    api: (oneshot::Sender<()>, JoinHandle<()>),
+    writer: Option<QueryLogWriter>,
 }
 
 impl Hush {
-    /// Starts serving `config`. `config_path` is re-read on reload when given. Query events go
-    /// to `events`.
+    /// Starts serving `config`; `config_path` is re-read on reload when given.
     pub async fn start(
         config: Config,
         config_path: Option<PathBuf>,
-        events: EventSink,
+        events: EventTarget,
     ) -> Result<Self, StartError> {
         let compiled = compile_off_thread(ListSpec::from_config(&config.blocking))
             .await
@@ -79,28 +82,53 @@ impl Hush {
             lists = compiled.reports.len(),
             "rules ready"
         );
-        let policy: SharedPolicy = Arc::new(ArcSwap::from_pointee(Policy::new(
-            Arc::new(compiled.rules),
-            &config.blocking,
-        )));
+        let store = Store::open(&config.querylog.database).await?;
+        let (sink, writer) = match events {
+            EventTarget::Sink(sink) => (sink, None),
+            EventTarget::QueryLog if config.querylog.enabled => {
+                let (sink, writer) =
+                    QueryLogWriter::spawn(store.clone(), config.querylog.retention.0);
+                (sink, Some(writer))
+            }
+            EventTarget::QueryLog => (EventSink::disabled(), None),
+        };
+        let upstreams = Upstreams::new(&config.dns.upstreams, config.dns.upstream_timeout.0)?;
+        let admission = Admission::new(&config.dns.allowed_clients, config.dns.rate_limit);
+        let cache = AnswerCache::new(config.dns.cache_size);
+        let api_listen = config.api.listen;
+        let control = Arc::new(
+            Control::new(ControlParts {
+                config,
+                config_path,
+                compiled,
+                store,
+                events: Arc::new(sink),
+                writer: writer.as_ref().map(|writer| Arc::clone(&writer.stats)),
+            })
+            .await?,
+        );
         let pipeline = Pipeline {
-            admission: Admission::new(&config.dns.allowed_clients, config.dns.rate_limit),
-            policy: Arc::clone(&policy),
-            cache: AnswerCache::new(config.dns.cache_size),
-            upstreams: Upstreams::new(&config.dns.upstreams, config.dns.upstream_timeout.0)?,
+            admission,
+            policy: Arc::clone(&control.policy),
+            switch: Arc::clone(&control.switch),
+            cache,
+            upstreams,
         };
         let mut server = Server::new(DnsHandler {
             pipeline: Arc::new(pipeline),
-            events: Arc::new(events),
+            events: Arc::clone(&control.events),
+            metrics: Arc::clone(&control.metrics),
         });
-        let dns_addrs = bind_all(&config, &mut server)?;
+        let dns_addrs = bind_all(&control.config().dns.listen, &mut server)?;
+        let (api_addr, api) = serve_api(api_listen, Arc::clone(&control)).await?;
+        info!(dns = ?dns_addrs, api = %api_addr, "hush is serving");
         Ok(Self {
+            control,
             dns_addrs,
+            api_addr,
             server,
-            policy,
-            config: ArcSwap::from_pointee(config),
-            config_path,
-            reloading: Mutex::new(()),
+            api,
+            writer,
         })
     }
 
@@ -109,54 +137,26 @@ impl Hush {
         &self.dns_addrs
     }
 
-    /// Rebuilds the rules (re-reading the config file if there is one) off the hot path and
-    /// swaps them in. On any error the running rules stay in force.
-    pub async fn reload(&self) -> Result<ReloadSummary, ReloadError> {
-        let _one_at_a_time = self.reloading.lock().await;
-        let config = match &self.config_path {
-            Some(path) => {
-                let path = path.clone();
-                tokio::task::spawn_blocking(move || Config::load(&path))
-                    .await
-                    .map_err(|err| ReloadError::Rules(err.to_string()))??
-            }
-            None => Config::clone(&self.config.load()),
-        };
-        let compiled = compile_off_thread(ListSpec::from_config(&config.blocking))
-            .await
-            .map_err(ReloadError::Rules)?;
-        if let Some(error) = compiled.first_error() {
-            return Err(ReloadError::List(error));
-        }
-        let summary = ReloadSummary {
-            rules: compiled.rules.len(),
-            lists: compiled.reports.len(),
-        };
-        self.policy.store(Arc::new(Policy::new(
-            Arc::new(compiled.rules),
-            &config.blocking,
-        )));
-        let running = self.config.load();
-        if running.dns != config.dns
-            || running.api != config.api
-            || running.querylog != config.querylog
-        {
-            warn!("changes outside [blocking] take effect after a restart");
-        }
-        self.config.store(Arc::new(config));
-        info!(
-            rules = summary.rules,
-            lists = summary.lists,
-            "rules reloaded"
-        );
-        Ok(summary)
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api_addr
     }
 
-    /// Stops the listeners and waits for in-flight queries.
+    pub fn control(&self) -> &Arc<Control> {
+        &self.control
+    }
+
+    /// Stops the DNS listeners and the API, then writes every queued query-log row.
     pub async fn shutdown(mut self) {
         if let Err(error) = self.server.shutdown_gracefully().await {
             warn!(%error, "DNS server stopped with an error");
         }
+        let (stop_api, api_task) = self.api;
+        let _ = stop_api.send(());
+        let _ = api_task.await;
+        if let Some(writer) = self.writer {
+            writer.shutdown().await;
+        }
+        self.control.store.close().await;
     }
 
     /// Serves until SIGTERM or SIGINT; SIGHUP reloads.
@@ -164,12 +164,11 @@ impl Hush {
         let mut hangup = signal(SignalKind::hangup())?;
         let mut terminate = signal(SignalKind::terminate())?;
         let mut interrupt = signal(SignalKind::interrupt())?;
-        info!(addrs = ?self.dns_addrs, "hush is serving DNS");
         loop {
             tokio::select! {
                 _ = hangup.recv() => {
                     info!("SIGHUP: reloading");
-                    if let Err(err) = self.reload().await {
+                    if let Err(err) = self.control.reload().await {
                         error!(%err, "reload failed");
                     }
                 }
@@ -183,21 +182,40 @@ impl Hush {
     }
 }
 
-async fn compile_off_thread(specs: Vec<ListSpec>) -> Result<Compiled, String> {
-    tokio::task::spawn_blocking(move || compile(&specs))
+async fn serve_api(
+    addr: SocketAddr,
+    control: Arc<Control>,
+) -> Result<(SocketAddr, (oneshot::Sender<()>, JoinHandle<()>)), StartError> {
+    let listener = TcpListener::bind(addr)
         .await
-        .map_err(|err| err.to_string())
+        .map_err(|source| StartError::Api { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| StartError::Api { addr, source })?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = crate::api::router(control);
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(err) = served {
+            error!(%err, "the API server stopped");
+        }
+    });
+    Ok((bound, (stop, task)))
 }
 
 /// Binds every `dns.listen` address. An address family the host lacks (no IPv6) is skipped with
 /// a warning as long as another listener is up; any other failure stops the start.
 fn bind_all(
-    config: &Config,
+    listen: &[SocketAddr],
     server: &mut Server<DnsHandler>,
 ) -> Result<Vec<SocketAddr>, BindError> {
     let mut bound = Vec::new();
     let mut unavailable = None;
-    for addr in &config.dns.listen {
+    for addr in listen {
         match bind_pair(*addr) {
             Ok(pair) => {
                 server.register_socket(pair.udp);

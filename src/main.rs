@@ -9,9 +9,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use hush::app::Hush;
+use hush::app::{EventTarget, Hush};
 use hush::config::{Config, ConfigError};
-use hush::dns::outcome::EventSink;
 use hush::rules::{ListSpec, Polarity, QueryName, RuleMatch, Verdict, compile};
 
 #[derive(Parser)]
@@ -96,7 +95,7 @@ fn run(path: Option<&Path>) -> anyhow::Result<()> {
     let (config, path) = load_config(path)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let hush = Hush::start(config, path, EventSink::disabled()).await?;
+        let hush = Hush::start(config, path, EventTarget::QueryLog).await?;
         hush.run_until_signalled()
             .await
             .context("waiting for signals")?;

@@ -20,7 +20,7 @@ pub fn cloaked_by(policy: &Policy, reply: &Reply) -> Option<Blocked> {
                 via_cname: Some(target),
                 ..blocked
             }),
-            Decision::Allow | Decision::Pass => None,
+            Decision::Allow { .. } | Decision::Pass => None,
         }
     })
 }

@@ -12,6 +12,7 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::debug;
 
+use super::metrics::DnsMetrics;
 use super::outcome::{EventSink, QueryEvent};
 use super::pipeline::Pipeline;
 use super::reply::Reply;
@@ -25,6 +26,7 @@ const MIN_UDP_PAYLOAD: u16 = 512;
 pub struct DnsHandler {
     pub pipeline: Arc<Pipeline>,
     pub events: Arc<EventSink>,
+    pub metrics: Arc<DnsMetrics>,
 }
 
 #[async_trait::async_trait]
@@ -76,6 +78,8 @@ impl RequestHandler for DnsHandler {
         let query = info.query;
         let resolution = self.pipeline.resolve(client, query).await;
         let response_info = send(request, response_handle, &resolution.reply, response_edns).await;
+        let duration = started.elapsed();
+        self.metrics.record(&resolution.outcome, duration);
         self.events.emit(QueryEvent {
             time: SystemTime::now(),
             client: client.to_canonical(),
@@ -83,7 +87,7 @@ impl RequestHandler for DnsHandler {
             query_type: query.query_type(),
             outcome: resolution.outcome,
             rcode: resolution.reply.rcode,
-            duration: started.elapsed(),
+            duration,
         });
         response_info
     }

@@ -6,6 +6,7 @@ pub mod answer_check;
 pub mod cache;
 pub mod handler;
 pub mod listener;
+pub mod metrics;
 pub mod outcome;
 pub mod pipeline;
 pub mod policy;

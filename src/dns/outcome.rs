@@ -132,6 +132,13 @@ impl EventSink {
         }
     }
 
+    /// Events waiting in the channel for the writer.
+    pub fn queued(&self) -> usize {
+        self.sender
+            .as_ref()
+            .map_or(0, |sender| sender.max_capacity() - sender.capacity())
+    }
+
     /// Events lost to a full (or closed) channel since start.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)

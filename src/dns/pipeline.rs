@@ -2,6 +2,7 @@
 //! stages after it; this function is the one place that says what runs when, and why there.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hickory_proto::op::{LowerQuery, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name};
@@ -10,7 +11,7 @@ use super::admission::Admission;
 use super::answer_check::cloaked_by;
 use super::cache::AnswerCache;
 use super::outcome::{Blocked, Outcome, RefusalReason};
-use super::policy::{Decision, Policy, SharedPolicy};
+use super::policy::{BlockingSwitch, Decision, Policy, SharedPolicy};
 use super::reply::Reply;
 use super::upstream::Upstreams;
 
@@ -24,6 +25,7 @@ pub struct Resolution {
 pub struct Pipeline {
     pub admission: Admission,
     pub policy: SharedPolicy,
+    pub switch: Arc<BlockingSwitch>,
     pub cache: AnswerCache,
     pub upstreams: Upstreams,
 }
@@ -42,18 +44,19 @@ impl Pipeline {
         // reaches the upstream.
         let name = query.name();
         let query_type = query.query_type();
-        let allowed = {
+        let blocking = self.switch.is_on();
+        let exempt = !blocking || {
             let policy = self.policy.load();
             match policy.decide(name) {
                 Decision::Block(blocked) => return block(&policy, query, blocked),
-                Decision::Allow => true,
+                Decision::Allow { .. } => true,
                 Decision::Pass => false,
             }
         };
         // Cache before upstream: a hit never leaves the box. The answer check still runs on
         // hits because the rules may have changed since the answer was stored.
         if let Some(reply) = self.cache.get(name, query_type) {
-            return self.checked(query, reply, allowed, Outcome::Cached);
+            return self.checked(query, reply, exempt, Outcome::Cached);
         }
         match self.upstreams.resolve(&Name::from(name), query_type).await {
             Ok(answer) => {
@@ -62,7 +65,7 @@ impl Pipeline {
                 let forwarded = Outcome::Forwarded {
                     upstream: answer.upstream,
                 };
-                self.checked(query, answer.reply, allowed, forwarded)
+                self.checked(query, answer.reply, exempt, forwarded)
             }
             Err(reason) => Resolution {
                 reply: Reply::empty(ResponseCode::ServFail),

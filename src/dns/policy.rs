@@ -1,24 +1,28 @@
 //! The policy stage: what the current rules say about a name. The [`Policy`] is an immutable
-//! snapshot (rules plus the block settings) behind `arc-swap`, so a query reads it without a
-//! lock and a reload replaces it whole.
+//! snapshot (list rules, custom rules from the API, the block answer) behind `arc-swap`, so a
+//! query reads it without a lock and a reload replaces it whole. Whether blocking is on at all
+//! is the [`BlockingSwitch`], which the API can flip or pause without rebuilding anything.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use hickory_proto::rr::LowerName;
 
 use super::outcome::Blocked;
 use crate::config::{BlockAnswer, BlockingConfig};
-use crate::rules::{QueryName, RuleSet, Verdict};
+use crate::rules::{QueryName, RuleMatch, RuleSet, Verdict};
 
 /// The shared, swappable policy.
 pub type SharedPolicy = Arc<ArcSwap<Policy>>;
 
 #[derive(Debug)]
 pub struct Policy {
-    pub rules: Arc<RuleSet>,
-    /// `false` forwards everything.
-    pub enabled: bool,
+    /// Rules compiled from the configured lists.
+    pub lists: Arc<RuleSet>,
+    /// Rules added through the API.
+    pub custom: Arc<RuleSet>,
     pub answer: BlockAnswer,
     /// TTL of block answers, in seconds.
     pub ttl: u32,
@@ -29,36 +33,140 @@ pub struct Policy {
 pub enum Decision {
     Block(Blocked),
     /// An allow rule matched: the name is forwarded and exempt from CNAME cloaking checks.
-    Allow,
-    /// No rule matched, or blocking is off.
+    Allow {
+        rules: Arc<RuleSet>,
+        matched: RuleMatch,
+    },
+    /// No rule matched.
     Pass,
 }
 
 impl Policy {
-    pub fn new(rules: Arc<RuleSet>, blocking: &BlockingConfig) -> Self {
+    pub fn new(lists: Arc<RuleSet>, custom: Arc<RuleSet>, blocking: &BlockingConfig) -> Self {
         Self {
-            rules,
-            enabled: blocking.enabled,
+            lists,
+            custom,
             answer: blocking.answer,
             ttl: u32::try_from(blocking.ttl.0.as_secs()).unwrap_or(u32::MAX),
         }
     }
 
-    pub fn decide(&self, name: &LowerName) -> Decision {
-        if !self.enabled {
-            return Decision::Pass;
+    /// The same policy with other custom rules.
+    pub fn with_custom(&self, custom: Arc<RuleSet>) -> Self {
+        Self {
+            lists: Arc::clone(&self.lists),
+            custom,
+            answer: self.answer,
+            ttl: self.ttl,
         }
-        let Some(query_name) = QueryName::from_lower(name) else {
-            return Decision::Pass;
+    }
+
+    /// An allow match in either rule set wins; then a custom block, then a list block.
+    pub fn decide(&self, name: &LowerName) -> Decision {
+        match QueryName::from_lower(name) {
+            Some(name) => self.decide_name(&name),
+            None => Decision::Pass,
+        }
+    }
+
+    pub fn decide_name(&self, name: &QueryName) -> Decision {
+        let custom = self.custom.decide(name);
+        let lists = self.lists.decide(name);
+        let allow = |rules: &Arc<RuleSet>, matched| Decision::Allow {
+            rules: Arc::clone(rules),
+            matched,
         };
-        match self.rules.decide(&query_name) {
-            Verdict::Blocked(matched) => Decision::Block(Blocked {
-                rules: Arc::clone(&self.rules),
+        let block = |rules: &Arc<RuleSet>, matched| {
+            Decision::Block(Blocked {
+                rules: Arc::clone(rules),
                 matched,
                 via_cname: None,
-            }),
-            Verdict::Allowed(_) => Decision::Allow,
-            Verdict::Unlisted => Decision::Pass,
+            })
+        };
+        match (custom, lists) {
+            (Verdict::Allowed(matched), _) => allow(&self.custom, matched),
+            (_, Verdict::Allowed(matched)) => allow(&self.lists, matched),
+            (Verdict::Blocked(matched), _) => block(&self.custom, matched),
+            (_, Verdict::Blocked(matched)) => block(&self.lists, matched),
+            (Verdict::Unlisted, Verdict::Unlisted) => Decision::Pass,
         }
+    }
+}
+
+/// Whether blocking is on: on, off, or paused until a moment.
+#[derive(Debug)]
+pub struct BlockingSwitch {
+    /// 0: on. `u64::MAX`: off until switched on. Otherwise: off until this Unix time in ms.
+    off_until_ms: AtomicU64,
+}
+
+const ON: u64 = 0;
+const OFF: u64 = u64::MAX;
+
+impl BlockingSwitch {
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            off_until_ms: AtomicU64::new(if enabled { ON } else { OFF }),
+        }
+    }
+
+    /// True when queries should be checked against the rules now.
+    pub fn is_on(&self) -> bool {
+        match self.off_until_ms.load(Ordering::Relaxed) {
+            ON => true,
+            OFF => false,
+            until => unix_ms(SystemTime::now()) >= until,
+        }
+    }
+
+    pub fn turn_on(&self) {
+        self.off_until_ms.store(ON, Ordering::Relaxed);
+    }
+
+    /// Turns blocking off, for `duration` if given (it then comes back by itself).
+    pub fn turn_off(&self, duration: Option<Duration>) {
+        let until = match duration {
+            Some(duration) => unix_ms(SystemTime::now() + duration).clamp(1, OFF - 1),
+            None => OFF,
+        };
+        self.off_until_ms.store(until, Ordering::Relaxed);
+    }
+
+    /// When a pause ends, if blocking is paused.
+    pub fn paused_until(&self) -> Option<SystemTime> {
+        match self.off_until_ms.load(Ordering::Relaxed) {
+            ON | OFF => None,
+            until if unix_ms(SystemTime::now()) >= until => None,
+            until => Some(UNIX_EPOCH + Duration::from_millis(until)),
+        }
+    }
+}
+
+fn unix_ms(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_ends_by_itself() {
+        let switch = BlockingSwitch::new(true);
+        assert!(switch.is_on());
+        switch.turn_off(Some(Duration::from_millis(50)));
+        assert!(!switch.is_on());
+        assert!(switch.paused_until().is_some());
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(switch.is_on());
+        assert_eq!(switch.paused_until(), None);
+        switch.turn_off(None);
+        assert!(!switch.is_on());
+        assert_eq!(switch.paused_until(), None);
+        switch.turn_on();
+        assert!(switch.is_on());
+        assert!(!BlockingSwitch::new(false).is_on());
     }
 }

@@ -122,6 +122,57 @@ fn log_report(report: &SourceReport) {
     }
 }
 
+/// The source names of custom (API) rules.
+pub const CUSTOM_SOURCE: &str = "custom";
+
+/// Builds the rule set of custom rules: each entry is one rule line (a domain, `*.domain` or
+/// `/regex/`) with the polarity of its kind. Entries were validated on the way in; one that
+/// no longer parses is skipped.
+pub fn compile_custom<'a>(entries: impl IntoIterator<Item = (Polarity, &'a str)>) -> RuleSet {
+    let mut builder = RuleSetBuilder::default();
+    let mut add_source = |polarity| {
+        builder.add_source(Source {
+            name: Arc::from(CUSTOM_SOURCE),
+            location: format!("{CUSTOM_SOURCE} rules"),
+            polarity,
+        })
+    };
+    let (Ok(block), Ok(allow)) = (add_source(Polarity::Block), add_source(Polarity::Allow)) else {
+        return builder.finish();
+    };
+    for (polarity, line) in entries {
+        let source = match polarity {
+            Polarity::Block => block,
+            Polarity::Allow => allow,
+        };
+        let mut stats = SourceStats::default();
+        add_line(&mut builder, source, line, &mut stats);
+    }
+    builder.finish()
+}
+
+/// Checks that `text` is exactly one block-style rule, as a custom rule must be.
+pub fn validate_custom(text: &str) -> Result<(), &'static str> {
+    let mut rules = Vec::new();
+    let outcome = parse_line(text, &mut |rule| rules.push(rule));
+    match (outcome, rules.as_slice()) {
+        (LineOutcome::Rules, [rule]) if rule.polarity == Polarity::Block => {
+            let mut builder = RuleSetBuilder::default();
+            let id = builder.add_source(Source {
+                name: Arc::from(CUSTOM_SOURCE),
+                location: String::new(),
+                polarity: Polarity::Block,
+            });
+            match id.map(|id| builder.add(id, rule)) {
+                Ok(Ok(())) => Ok(()),
+                _ => Err("the regex does not compile"),
+            }
+        }
+        (LineOutcome::TooBroad, _) => Err("the rule would block a whole top-level domain"),
+        _ => Err("expected one domain, *.domain or /regex/"),
+    }
+}
+
 /// Parses a list's text into the builder under a new source.
 pub fn add_source_text(builder: &mut RuleSetBuilder, source: Source, text: &str) -> SourceReport {
     let mut stats = SourceStats::default();

@@ -17,7 +17,10 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
 
-pub use compile::{CompileError, Compiled, ListSpec, SourceReport, compile};
+pub use compile::{
+    CUSTOM_SOURCE, CompileError, Compiled, ListSpec, SourceReport, SourceStats, compile,
+    compile_custom, validate_custom,
+};
 pub use name::QueryName;
 pub use parse::{LineOutcome, Pattern, Polarity, Rule};
 

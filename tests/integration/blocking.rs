@@ -256,7 +256,7 @@ async fn a_reload_swaps_rules_while_queries_keep_being_answered() {
             ("tracker.example.com", "ads.example.com")
         };
         hush.write_list("block.txt", &format!("{blocked}\n"));
-        let summary = hush.hush.reload().await.unwrap();
+        let summary = hush.hush.control().reload().await.unwrap();
         assert_eq!(summary.rules, 1);
         let reply = udp_query(addr, &format!("{blocked}."), RecordType::A).await;
         assert_eq!(
@@ -281,14 +281,14 @@ async fn a_failed_reload_keeps_the_running_rules() {
     let upstream = Upstream::start().await;
     let hush = start_hush(upstream.addr, "tracker.example.com\n", "", "").await;
     std::fs::remove_file(hush.dir.path().join("block.txt")).unwrap();
-    let error = hush.hush.reload().await.unwrap_err().to_string();
+    let error = hush.hush.control().reload().await.unwrap_err().to_string();
     assert!(error.contains("block.txt"), "{error}");
     let reply = udp_query(hush.addr, "tracker.example.com.", RecordType::A).await;
     assert_eq!(answers(&reply), ["tracker.example.com. A 0.0.0.0"]);
 
     std::fs::write(hush.dir.path().join("hush.toml"), "[dns]\nbogus = 1\n").unwrap();
     hush.write_list("block.txt", "other.example.com\n");
-    let error = hush.hush.reload().await.unwrap_err().to_string();
+    let error = hush.hush.control().reload().await.unwrap_err().to_string();
     assert!(error.contains("dns.bogus"), "{error}");
     let reply = udp_query(hush.addr, "tracker.example.com.", RecordType::A).await;
     assert_eq!(answers(&reply), ["tracker.example.com. A 0.0.0.0"]);

@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
-use hush::app::Hush;
+use hush::app::{EventTarget, Hush};
 use hush::config::Config;
 use hush::dns::outcome::{EventSink, QueryEvent};
 
@@ -206,20 +206,28 @@ pub async fn start_hush(upstream: SocketAddr, block: &str, allow: &str, extra: &
 }
 
 /// Starts hush from config text whose relative paths live in `dir`; `[blocking]` defaults to
-/// `block.txt` and `allow.txt` there unless the text has its own `[blocking]` table.
+/// `block.txt` and `allow.txt` there unless the text has its own `[blocking]` table, and the
+/// API listens on a free loopback port unless the text has an `[api]` table.
 pub async fn start_hush_in(dir: tempfile::TempDir, text: &str) -> TestHush {
-    let text = if text.contains("[blocking]") {
+    let mut text = if text.contains("[blocking]") {
         text.to_owned()
     } else {
         format!("{text}\n[blocking]\nlists = [\"block.txt\"]\nallowlists = [\"allow.txt\"]\n")
     };
+    if !text.contains("[api]") {
+        text.push_str("\n[api]\nlisten = \"127.0.0.1:0\"\n");
+    }
     let path = dir.path().join("hush.toml");
     std::fs::write(&path, &text).unwrap();
     let config = Config::load(&path).unwrap();
     let (sender, events) = mpsc::channel(10_000);
-    let hush = Hush::start(config, Some(path), EventSink::new(sender))
-        .await
-        .unwrap();
+    let hush = Hush::start(
+        config,
+        Some(path),
+        EventTarget::Sink(EventSink::new(sender)),
+    )
+    .await
+    .unwrap();
     let addr = hush.dns_addrs()[0];
     TestHush {
         hush,

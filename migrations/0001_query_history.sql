@@ -1,0 +1,54 @@
+-- Query history. Names and client addresses are interned so that a row stays small (a busy
+-- household writes ~50k rows a day); `id` grows with insertion order and is the paging cursor.
+CREATE TABLE domains (
+    id   INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE clients (
+    id      INTEGER PRIMARY KEY,
+    address TEXT NOT NULL UNIQUE
+);
+
+-- status: 0 forwarded, 1 cached, 2 blocked, 3 refused, 4 failed.
+CREATE TABLE queries (
+    id          INTEGER PRIMARY KEY,
+    time_us     INTEGER NOT NULL,
+    client_id   INTEGER NOT NULL REFERENCES clients (id),
+    domain_id   INTEGER NOT NULL REFERENCES domains (id),
+    qtype       INTEGER NOT NULL,
+    status      INTEGER NOT NULL,
+    rcode       INTEGER NOT NULL,
+    rule        TEXT,
+    list        TEXT,
+    upstream    TEXT,
+    duration_us INTEGER NOT NULL
+);
+
+-- One index per /api/queries filter, each ending in id so "newest first" needs no sort.
+CREATE INDEX queries_by_time ON queries (time_us);
+CREATE INDEX queries_by_client ON queries (client_id, id);
+CREATE INDEX queries_by_domain ON queries (domain_id, id);
+CREATE INDEX queries_by_status ON queries (status, id);
+CREATE INDEX queries_by_qtype ON queries (qtype, id);
+
+-- Per-minute counts maintained by the writer: stats read these instead of scanning millions of
+-- raw rows.
+CREATE TABLE minute_counts (
+    minute    INTEGER NOT NULL,
+    client_id INTEGER NOT NULL,
+    domain_id INTEGER NOT NULL,
+    status    INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (minute, client_id, domain_id, status)
+) WITHOUT ROWID;
+
+-- Allow and deny rules added through the API; applied to DNS on top of the lists.
+CREATE TABLE custom_rules (
+    id         INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL CHECK (kind IN ('allow', 'deny')),
+    domain     TEXT NOT NULL,
+    comment    TEXT,
+    created_us INTEGER NOT NULL,
+    UNIQUE (kind, domain)
+);

@@ -1,0 +1,188 @@
+//! `/api/stats/*` and `/api/queries`: the query history.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use hickory_proto::rr::RecordType;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::params::Params;
+use crate::control::Control;
+use crate::store::{QueryFilter, Status, TopKind, from_unix_micros, unix_micros};
+
+/// The most timeline buckets one request may ask for.
+const MAX_BUCKETS: i64 = 10_000;
+
+pub async fn summary(
+    State(control): State<Arc<Control>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::parse(query.as_deref(), &["from", "to"])?;
+    let summary = control.store.summary(params.range()?).await?;
+    Ok(Json(json!(summary)))
+}
+
+pub async fn top(
+    State(control): State<Arc<Control>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::parse(query.as_deref(), &["kind", "limit", "from", "to"])?;
+    let kind = match params.text("kind").unwrap_or("domains") {
+        "domains" => TopKind::Domains,
+        "blocked" => TopKind::Blocked,
+        "clients" => TopKind::Clients,
+        other => {
+            return Err(ApiError::bad_parameter(
+                "kind",
+                format!("expected domains, blocked or clients, got {other:?}"),
+            ));
+        }
+    };
+    let limit = params.number("limit", 10, 1..=1000)?;
+    let items = control.store.top(kind, limit, params.range()?).await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+pub async fn timeline(
+    State(control): State<Arc<Control>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::parse(query.as_deref(), &["bucket", "from", "to"])?;
+    let bucket = params
+        .duration("bucket")?
+        .unwrap_or(Duration::from_secs(600));
+    if bucket < Duration::from_secs(60)
+        || bucket.as_secs() % 60 != 0
+        || bucket > Duration::from_secs(86_400)
+    {
+        return Err(ApiError::bad_parameter(
+            "bucket",
+            "must be whole minutes from 1m to 24h",
+        ));
+    }
+    let range = params.range()?;
+    let bucket_minutes = (bucket.as_secs() / 60) as i64;
+    if (range.to_us - range.from_us) / (bucket_minutes * 60_000_000) > MAX_BUCKETS {
+        return Err(ApiError::bad_parameter(
+            "bucket",
+            format!("too small for this range (more than {MAX_BUCKETS} buckets)"),
+        ));
+    }
+    let buckets = control.store.timeline(bucket_minutes, range).await?;
+    let buckets: Vec<Value> = buckets
+        .iter()
+        .map(|b| {
+            json!({
+                "start": humantime::format_rfc3339_seconds(from_unix_micros(b.start_us)).to_string(),
+                "queries": b.queries,
+                "blocked": b.blocked,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "buckets": buckets })))
+}
+
+pub async fn queries(
+    State(control): State<Arc<Control>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::parse(
+        query.as_deref(),
+        &[
+            "client", "domain", "status", "type", "from", "to", "limit", "before",
+        ],
+    )?;
+    let status = params
+        .text("status")
+        .map(|text| {
+            text.parse::<Status>().map_err(|()| {
+                ApiError::bad_parameter(
+                    "status",
+                    "expected forwarded, cached, blocked, refused or failed",
+                )
+            })
+        })
+        .transpose()?;
+    let qtype = params
+        .text("type")
+        .map(|text| {
+            text.to_ascii_uppercase()
+                .parse::<RecordType>()
+                .map(u16::from)
+                .map_err(|_| {
+                    ApiError::bad_parameter("type", format!("unknown record type {text:?}"))
+                })
+        })
+        .transpose()?;
+    let client = params
+        .text("client")
+        .map(|text| {
+            text.parse::<std::net::IpAddr>()
+                .map(|ip| ip.to_canonical().to_string())
+                .map_err(|_| {
+                    ApiError::bad_parameter(
+                        "client",
+                        format!("expected an IP address, got {text:?}"),
+                    )
+                })
+        })
+        .transpose()?;
+    let before = params
+        .text("before")
+        .map(|text| {
+            text.parse::<i64>()
+                .map_err(|_| ApiError::bad_parameter("before", "expected a `next` cursor"))
+        })
+        .transpose()?;
+    let filter = QueryFilter {
+        client,
+        domain: params.text("domain").map(str::to_owned),
+        status,
+        qtype,
+        from_us: params.time("from")?.map(unix_micros),
+        to_us: params.time("to")?.map(unix_micros),
+        before,
+        limit: params.number("limit", 100, 1..=1000)?,
+    };
+    let page = control.store.queries(&filter).await?;
+    let rows: Vec<Value> = page
+        .rows
+        .iter()
+        .map(|row| {
+            json!({
+                "id": row.id,
+                "time": humantime::format_rfc3339_micros(from_unix_micros(row.time_us)).to_string(),
+                "client": row.client,
+                "domain": row.domain,
+                "type": RecordType::from(u16::try_from(row.qtype).unwrap_or(0)).to_string(),
+                "status": Status::from_code(row.status).map_or("unknown", Status::name),
+                "rcode": rcode_name(row.rcode),
+                "rule": row.rule,
+                "list": row.list,
+                "upstream": row.upstream,
+                "duration_us": row.duration_us,
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "queries": rows, "next": page.next.map(|id| id.to_string()) }),
+    ))
+}
+
+/// The rcode as dig prints it.
+fn rcode_name(code: i64) -> String {
+    let name = match code {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        16 => "BADVERS",
+        other => return other.to_string(),
+    };
+    name.to_owned()
+}

@@ -1,0 +1,116 @@
+//! `/api/health` and `/metrics`: is hush well, and its counters for Prometheus.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use crate::control::Control;
+use crate::dns::metrics::LATENCY_BOUNDS;
+
+pub async fn health(State(control): State<Arc<Control>>) -> Json<Value> {
+    let writer = control.writer.as_deref();
+    let written = writer.map_or(0, |w| w.written.load(Ordering::Relaxed));
+    let errors = writer.map_or(0, |w| w.errors.load(Ordering::Relaxed));
+    let last_error = writer.and_then(|w| w.last_error());
+    let policy = control.policy.load();
+    Json(json!({
+        "status": if last_error.is_some() { "degraded" } else { "ok" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": control.started.elapsed().as_secs(),
+        "blocking": control.switch.is_on(),
+        "rules": policy.lists.len() + policy.custom.len(),
+        "querylog": {
+            "enabled": writer.is_some(),
+            "queued": control.events.queued(),
+            "written": written,
+            "dropped": control.events.dropped(),
+            "errors": errors,
+            "last_error": last_error,
+        },
+    }))
+}
+
+pub async fn metrics(State(control): State<Arc<Control>>) -> impl IntoResponse {
+    let snapshot = control.metrics.snapshot();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP hush_queries_total DNS queries answered, by outcome."
+    );
+    let _ = writeln!(out, "# TYPE hush_queries_total counter");
+    for (status, count) in snapshot.by_status {
+        let _ = writeln!(out, "hush_queries_total{{status=\"{status}\"}} {count}");
+    }
+    let cached = snapshot
+        .by_status
+        .iter()
+        .find(|(s, _)| *s == "cached")
+        .map_or(0, |(_, n)| *n);
+    let _ = writeln!(
+        out,
+        "# HELP hush_cache_hits_total Queries answered from the answer cache."
+    );
+    let _ = writeln!(out, "# TYPE hush_cache_hits_total counter");
+    let _ = writeln!(out, "hush_cache_hits_total {cached}");
+    let _ = writeln!(
+        out,
+        "# HELP hush_upstream_latency_seconds Time to answer forwarded queries."
+    );
+    let _ = writeln!(out, "# TYPE hush_upstream_latency_seconds histogram");
+    for (bound, count) in LATENCY_BOUNDS.iter().zip(&snapshot.latency_buckets) {
+        let _ = writeln!(
+            out,
+            "hush_upstream_latency_seconds_bucket{{le=\"{bound}\"}} {count}"
+        );
+    }
+    let total = snapshot.latency_buckets.last().copied().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "hush_upstream_latency_seconds_bucket{{le=\"+Inf\"}} {total}"
+    );
+    let _ = writeln!(
+        out,
+        "hush_upstream_latency_seconds_sum {}",
+        snapshot.latency_sum_seconds
+    );
+    let _ = writeln!(out, "hush_upstream_latency_seconds_count {total}");
+    let writer = control.writer.as_deref();
+    let gauges = [
+        (
+            "hush_querylog_dropped_total",
+            "counter",
+            "Query-log events dropped because the queue was full.",
+            control.events.dropped(),
+        ),
+        (
+            "hush_querylog_written_total",
+            "counter",
+            "Query-log rows written.",
+            writer.map_or(0, |w| w.written.load(Ordering::Relaxed)),
+        ),
+        (
+            "hush_querylog_errors_total",
+            "counter",
+            "Failed query-log batch writes (retried).",
+            writer.map_or(0, |w| w.errors.load(Ordering::Relaxed)),
+        ),
+        (
+            "hush_querylog_queued",
+            "gauge",
+            "Query-log events waiting to be written.",
+            control.events.queued() as u64,
+        ),
+    ];
+    for (name, kind, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name} {value}");
+    }
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

@@ -1,0 +1,233 @@
+//! The query-log writer: one task that receives query events from the DNS side over a bounded
+//! channel and writes them to the store in batches (flushed when a batch is full or a second has
+//! passed). A failing database is retried with backoff while DNS carries on; the channel then
+//! fills and further events are dropped and counted by the [`EventSink`]. Retention runs in the
+//! same task, in small deletes between batches, so it never competes with writing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, warn};
+
+use crate::dns::outcome::{EventSink, Outcome, QueryEvent};
+use crate::store::{Interner, LogRow, Status, Store, unix_micros};
+
+/// Events buffered between DNS and the writer: several seconds of a busy network.
+pub const CHANNEL_CAPACITY: usize = 65_536;
+const BATCH_SIZE: usize = 1_000;
+const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+const RETENTION_INTERVAL: Duration = Duration::from_secs(60);
+/// Rows per retention delete, and deletes per retention pass.
+const RETENTION_BATCH: i64 = 5_000;
+const RETENTION_BATCHES_PER_PASS: usize = 20;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Attempts at the final flush on shutdown before the remaining rows are given up.
+const SHUTDOWN_ATTEMPTS: u32 = 3;
+
+/// Counters of the writer, read by `/api/health` and `/metrics`.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub written: AtomicU64,
+    /// Failed batch writes (each retried).
+    pub errors: AtomicU64,
+    /// Rows given up at shutdown because the database stayed unusable.
+    pub lost: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl WriterStats {
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().map_or(None, |last| last.clone())
+    }
+
+    fn set_last_error(&self, error: Option<String>) {
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = error;
+        }
+    }
+}
+
+/// The running writer task.
+pub struct QueryLogWriter {
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+    pub stats: Arc<WriterStats>,
+}
+
+impl QueryLogWriter {
+    /// Starts the writer; the returned sink is what the DNS handler emits into.
+    pub fn spawn(store: Store, retention: Duration) -> (EventSink, Self) {
+        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+        let (shutdown, shutdown_rx) = oneshot::channel();
+        let stats = Arc::new(WriterStats::default());
+        let writer = Writer {
+            store,
+            stats: Arc::clone(&stats),
+            interner: Interner::default(),
+            batch: Vec::with_capacity(BATCH_SIZE),
+            backoff: Duration::from_millis(100),
+        };
+        let task = tokio::spawn(writer.run(receiver, shutdown_rx, retention));
+        (
+            EventSink::new(sender),
+            Self {
+                shutdown,
+                task,
+                stats,
+            },
+        )
+    }
+
+    /// Stops accepting events, writes everything already queued, then ends.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(());
+        if let Err(err) = self.task.await {
+            error!(%err, "query-log writer ended abnormally");
+        }
+    }
+}
+
+struct Writer {
+    store: Store,
+    stats: Arc<WriterStats>,
+    interner: Interner,
+    batch: Vec<LogRow>,
+    backoff: Duration,
+}
+
+impl Writer {
+    async fn run(
+        mut self,
+        mut events: mpsc::Receiver<QueryEvent>,
+        mut shutdown: oneshot::Receiver<()>,
+        retention: Duration,
+    ) {
+        let mut flush_tick = tokio::time::interval(FLUSH_INTERVAL);
+        let mut retention_tick = tokio::time::interval(RETENTION_INTERVAL);
+        let mut received = Vec::with_capacity(BATCH_SIZE);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                count = events.recv_many(&mut received, BATCH_SIZE - self.batch.len()), if self.batch.len() < BATCH_SIZE => {
+                    if count == 0 {
+                        break;
+                    }
+                    self.batch.extend(received.drain(..).map(row_of));
+                    if self.batch.len() >= BATCH_SIZE {
+                        self.flush().await;
+                    }
+                }
+                _ = flush_tick.tick() => {
+                    self.flush().await;
+                }
+                _ = retention_tick.tick() => self.prune(retention).await,
+            }
+        }
+        events.close();
+        while let Some(event) = events.recv().await {
+            self.batch.push(row_of(event));
+            if self.batch.len() >= BATCH_SIZE {
+                self.flush_for_shutdown().await;
+            }
+        }
+        self.flush_for_shutdown().await;
+    }
+
+    /// Writes the batch; on failure keeps it for the next attempt after a backoff sleep.
+    async fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        match self
+            .store
+            .insert_batch(&self.batch, &mut self.interner)
+            .await
+        {
+            Ok(()) => {
+                self.stats
+                    .written
+                    .fetch_add(self.batch.len() as u64, Ordering::Relaxed);
+                self.batch.clear();
+                self.backoff = Duration::from_millis(100);
+                self.stats.set_last_error(None);
+                true
+            }
+            Err(err) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                warn!(%err, rows = self.batch.len(), retry_in = ?self.backoff, "query log write failed");
+                self.stats.set_last_error(Some(err.to_string()));
+                tokio::time::sleep(self.backoff).await;
+                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                false
+            }
+        }
+    }
+
+    async fn flush_for_shutdown(&mut self) {
+        for _ in 0..SHUTDOWN_ATTEMPTS {
+            if self.flush().await {
+                return;
+            }
+        }
+        let lost = self.batch.len() as u64;
+        self.stats.lost.fetch_add(lost, Ordering::Relaxed);
+        error!(
+            rows = lost,
+            "query log rows lost: the database stayed unusable at shutdown"
+        );
+        self.batch.clear();
+    }
+
+    async fn prune(&mut self, retention: Duration) {
+        let cutoff = unix_micros(SystemTime::now() - retention);
+        for _ in 0..RETENTION_BATCHES_PER_PASS {
+            match self.store.delete_older_than(cutoff, RETENTION_BATCH).await {
+                Ok(deleted) if deleted < RETENTION_BATCH as u64 => return,
+                Ok(deleted) => debug!(deleted, "retention removed old rows"),
+                Err(err) => {
+                    warn!(%err, "retention failed; will retry");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The stored status of an outcome.
+pub fn status_of(outcome: &Outcome) -> Status {
+    match outcome {
+        Outcome::Forwarded { .. } => Status::Forwarded,
+        Outcome::Cached => Status::Cached,
+        Outcome::Blocked(_) => Status::Blocked,
+        Outcome::Refused(_) => Status::Refused,
+        Outcome::Failed(_) => Status::Failed,
+    }
+}
+
+fn row_of(event: QueryEvent) -> LogRow {
+    let (rule, list, upstream) = match &event.outcome {
+        Outcome::Blocked(blocked) => (Some(blocked.rule()), Some(blocked.list().to_owned()), None),
+        Outcome::Forwarded { upstream } => (None, None, Some(Arc::clone(upstream))),
+        _ => (None, None, None),
+    };
+    let mut domain = event.name.to_string();
+    if domain.len() > 1 && domain.ends_with('.') {
+        domain.pop();
+    }
+    LogRow {
+        time_us: unix_micros(event.time),
+        client: event.client.to_string(),
+        domain,
+        qtype: u16::from(event.query_type),
+        status: status_of(&event.outcome),
+        rcode: u16::from(event.rcode),
+        rule,
+        list,
+        upstream,
+        duration_us: i64::try_from(event.duration.as_micros()).unwrap_or(i64::MAX),
+    }
+}

@@ -1,0 +1,157 @@
+//! The SQLite store: the query history, its per-minute counts, and the custom rules. Schema in
+//! `migrations/`, embedded at build time and applied at open. Writes go through one connection
+//! (SQLite has one writer at a time; a single connection turns lock contention into ordinary
+//! queueing), reads through a small pool that WAL mode lets run beside the writer.
+
+mod read;
+mod rules;
+mod write;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+pub use read::{Bucket, QueryFilter, QueryPage, QueryRow, Summary, TimeRange, TopItem, TopKind};
+pub use rules::{CustomRule, RuleKind};
+pub use write::{Interner, LogRow};
+
+/// How long a statement waits for a lock before failing (the writer then retries the batch).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const READ_CONNECTIONS: u32 = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("database {path}: applying migrations: {source}")]
+    Migrate {
+        path: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("a {kind} rule for {domain} already exists")]
+    Duplicate { kind: RuleKind, domain: String },
+}
+
+/// How a query ended, as stored (the `status` column) and as named in the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Forwarded = 0,
+    Cached = 1,
+    Blocked = 2,
+    Refused = 3,
+    Failed = 4,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Forwarded,
+        Status::Cached,
+        Status::Blocked,
+        Status::Refused,
+        Status::Failed,
+    ];
+
+    pub fn code(self) -> i64 {
+        self as i64
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.code() == code)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Forwarded => "forwarded",
+            Self::Cached => "cached",
+            Self::Blocked => "blocked",
+            Self::Refused => "refused",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl FromStr for Status {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.name() == text)
+            .ok_or(())
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Microseconds since the Unix epoch, the unit of every stored time.
+pub fn unix_micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+    })
+}
+
+/// The inverse of [`unix_micros`].
+pub fn from_unix_micros(micros: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+}
+
+#[derive(Clone)]
+pub struct Store {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let shown = path.display().to_string();
+        let open_error = |source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        };
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(false);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(open_error)?;
+        let mut migrator = sqlx::migrate!();
+        // A database written by a newer hush stays readable by this one.
+        migrator.set_ignore_missing(true);
+        migrator
+            .run(&writer)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: shown.clone(),
+                source,
+            })?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Closes both pools, waiting for their connections to finish.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}

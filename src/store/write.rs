@@ -1,0 +1,216 @@
+//! Writing the query history: a batch of rows becomes one transaction that interns new names
+//! and clients, inserts the rows with multi-row statements, and adds the batch to the
+//! per-minute counts. Retention deletes old rows in small batches so it never stalls writing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::{Status, Store, StoreError};
+
+/// Rows per INSERT statement: 500 rows × 11 values stays far below SQLite's 32,766 variables,
+/// and a fixed size lets the statement cache reuse the prepared statement.
+const ROWS_PER_STATEMENT: usize = 500;
+/// Names kept in the interner before it is emptied: bounds memory on a long-running box.
+const MAX_INTERNED: usize = 200_000;
+
+/// One query as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRow {
+    pub time_us: i64,
+    pub client: String,
+    pub domain: String,
+    pub qtype: u16,
+    pub status: Status,
+    pub rcode: u16,
+    pub rule: Option<String>,
+    pub list: Option<String>,
+    pub upstream: Option<Arc<str>>,
+    pub duration_us: i64,
+}
+
+/// Ids of names and clients already in the database, so most rows need no lookup.
+#[derive(Debug, Default)]
+pub struct Interner {
+    domains: HashMap<String, i64>,
+    clients: HashMap<String, i64>,
+}
+
+/// Which interned table a value belongs to.
+#[derive(Clone, Copy)]
+enum Dictionary {
+    Domains,
+    Clients,
+}
+
+impl Dictionary {
+    fn insert_sql(self) -> &'static str {
+        match self {
+            Self::Domains => "INSERT INTO domains (name) ",
+            Self::Clients => "INSERT INTO clients (address) ",
+        }
+    }
+
+    fn select_sql(self) -> &'static str {
+        match self {
+            Self::Domains => "SELECT name, id FROM domains WHERE name IN (",
+            Self::Clients => "SELECT address, id FROM clients WHERE address IN (",
+        }
+    }
+
+    fn conflict_sql(self) -> &'static str {
+        match self {
+            Self::Domains => " ON CONFLICT (name) DO NOTHING",
+            Self::Clients => " ON CONFLICT (address) DO NOTHING",
+        }
+    }
+}
+
+impl Store {
+    /// Writes `rows` in one transaction. On error nothing is written and `interner` is
+    /// unchanged, so the same batch can be retried.
+    pub async fn insert_batch(
+        &self,
+        rows: &[LogRow],
+        interner: &mut Interner,
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        let domains = resolve_ids(
+            &mut tx,
+            Dictionary::Domains,
+            rows.iter().map(|r| r.domain.as_str()),
+            &interner.domains,
+        )
+        .await?;
+        let clients = resolve_ids(
+            &mut tx,
+            Dictionary::Clients,
+            rows.iter().map(|r| r.client.as_str()),
+            &interner.clients,
+        )
+        .await?;
+        let id_of = |map: &HashMap<String, i64>, known: &HashMap<String, i64>, key: &str| {
+            known
+                .get(key)
+                .or_else(|| map.get(key))
+                .copied()
+                .unwrap_or(0)
+        };
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO queries (time_us, client_id, domain_id, qtype, status, rcode, rule, list, upstream, duration_us) ",
+            );
+            insert.push_values(chunk, |mut values, row| {
+                values
+                    .push_bind(row.time_us)
+                    .push_bind(id_of(&clients, &interner.clients, &row.client))
+                    .push_bind(id_of(&domains, &interner.domains, &row.domain))
+                    .push_bind(i64::from(row.qtype))
+                    .push_bind(row.status.code())
+                    .push_bind(i64::from(row.rcode))
+                    .push_bind(row.rule.clone())
+                    .push_bind(row.list.clone())
+                    .push_bind(row.upstream.as_deref().map(str::to_owned))
+                    .push_bind(row.duration_us);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        let mut counts: HashMap<(i64, i64, i64, i64), i64> = HashMap::new();
+        for row in rows {
+            let key = (
+                row.time_us.div_euclid(60_000_000),
+                id_of(&clients, &interner.clients, &row.client),
+                id_of(&domains, &interner.domains, &row.domain),
+                row.status.code(),
+            );
+            *counts.entry(key).or_default() += 1;
+        }
+        let counts: Vec<_> = counts.into_iter().collect();
+        for chunk in counts.chunks(ROWS_PER_STATEMENT) {
+            let mut upsert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO minute_counts (minute, client_id, domain_id, status, count) ",
+            );
+            upsert.push_values(
+                chunk,
+                |mut values, ((minute, client, domain, status), count)| {
+                    values
+                        .push_bind(*minute)
+                        .push_bind(*client)
+                        .push_bind(*domain)
+                        .push_bind(*status)
+                        .push_bind(*count);
+                },
+            );
+            upsert.push(
+                " ON CONFLICT (minute, client_id, domain_id, status) DO UPDATE SET count = count + excluded.count",
+            );
+            upsert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        if interner.domains.len() + domains.len() > MAX_INTERNED {
+            interner.domains.clear();
+        }
+        if interner.clients.len() + clients.len() > MAX_INTERNED {
+            interner.clients.clear();
+        }
+        interner.domains.extend(domains);
+        interner.clients.extend(clients);
+        Ok(())
+    }
+
+    /// Deletes up to `batch` query rows older than `cutoff_us`, and the per-minute counts of
+    /// minutes wholly before it. Returns the number of query rows deleted; call again until it
+    /// is below `batch`.
+    pub async fn delete_older_than(&self, cutoff_us: i64, batch: i64) -> Result<u64, StoreError> {
+        let deleted = sqlx::query(
+            "DELETE FROM queries WHERE id IN (SELECT id FROM queries WHERE time_us < ?1 ORDER BY id LIMIT ?2)",
+        )
+        .bind(cutoff_us)
+        .bind(batch)
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM minute_counts WHERE minute IN \
+             (SELECT DISTINCT minute FROM minute_counts WHERE minute < ?1 ORDER BY minute LIMIT 60)",
+        )
+        .bind(cutoff_us.div_euclid(60_000_000))
+        .execute(&self.writer)
+        .await?;
+        Ok(deleted)
+    }
+}
+
+/// Ids for the distinct `values` not in `known`: inserted if new, then read back.
+async fn resolve_ids<'a>(
+    tx: &mut SqliteConnection,
+    dictionary: Dictionary,
+    values: impl Iterator<Item = &'a str>,
+    known: &HashMap<String, i64>,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let mut missing: Vec<&str> = values.filter(|value| !known.contains_key(*value)).collect();
+    missing.sort_unstable();
+    missing.dedup();
+    let mut found = HashMap::with_capacity(missing.len());
+    for chunk in missing.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = QueryBuilder::<Sqlite>::new(dictionary.insert_sql());
+        insert.push_values(chunk, |mut values, value| {
+            values.push_bind(*value);
+        });
+        insert.push(dictionary.conflict_sql());
+        insert.build().execute(&mut *tx).await?;
+        let mut select = QueryBuilder::<Sqlite>::new(dictionary.select_sql());
+        let mut list = select.separated(", ");
+        for value in chunk {
+            list.push_bind(*value);
+        }
+        select.push(")");
+        let rows: Vec<(String, i64)> = select.build_query_as().fetch_all(&mut *tx).await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
