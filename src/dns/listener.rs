@@ -14,6 +14,10 @@ use tokio::net::{TcpListener, UdpSocket};
 pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Responses queued per TCP connection.
 pub const TCP_RESPONSE_BUFFER: usize = 32;
+/// Kernel receive buffer asked for on UDP sockets: a burst of queries (a phone waking up, a TV
+/// starting) must not overflow the default ~200 KB buffer, which holds only a few hundred
+/// datagrams. The kernel caps it at `net.core.rmem_max`.
+const UDP_RECEIVE_BUFFER: usize = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
@@ -85,6 +89,7 @@ fn new_socket(addr: SocketAddr, kind: Type, protocol: Protocol) -> io::Result<So
 
 fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
+    socket.set_recv_buffer_size(UDP_RECEIVE_BUFFER)?;
     socket.bind(&addr.into())?;
     UdpSocket::from_std(socket.into())
 }

@@ -1,6 +1,7 @@
 //! Integration tests: hush started in-process on loopback, real DNS packets over UDP and TCP,
 //! an in-process upstream. One binary with a module per area so the crate links once.
 
+mod api;
 mod blocking;
 mod cli;
 mod corpus;

@@ -339,3 +339,103 @@ pub fn corpus(relative: &str) -> Option<std::path::PathBuf> {
         None
     }
 }
+
+/// A hush with its real query log and API, for tests that read the history over HTTP.
+pub struct LoggedHush {
+    pub hush: Hush,
+    pub dns: SocketAddr,
+    pub api: String,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+}
+
+/// Starts hush in `dir` (which holds `block.txt`) with the query log on, forwarding to
+/// `upstream`; `extra` is appended to the config.
+pub async fn start_logged_in(
+    dir: tempfile::TempDir,
+    upstream: SocketAddr,
+    extra: &str,
+) -> LoggedHush {
+    let text = format!(
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"udp://{upstream}\"]\nupstream_timeout = \"1s\"\n\
+         [blocking]\nlists = [\"block.txt\"]\n[querylog]\ndatabase = \"history.db\"\n{extra}"
+    );
+    let text = if text.contains("[api]") {
+        text
+    } else {
+        format!("{text}\n[api]\nlisten = \"127.0.0.1:0\"\n")
+    };
+    let path = dir.path().join("hush.toml");
+    std::fs::write(&path, &text).unwrap();
+    let config = Config::load(&path).unwrap();
+    let hush = Hush::start(config, Some(path), EventTarget::QueryLog)
+        .await
+        .unwrap();
+    LoggedHush {
+        dns: hush.dns_addrs()[0],
+        api: format!("http://{}", hush.api_addr()),
+        hush,
+        dir,
+        http: reqwest::Client::new(),
+    }
+}
+
+pub async fn start_logged(upstream: SocketAddr, block: &str, extra: &str) -> LoggedHush {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("block.txt"), block).unwrap();
+    start_logged_in(dir, upstream, extra).await
+}
+
+impl LoggedHush {
+    /// GET `path` (with its query string); returns the status and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.api))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.api));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Polls `/api/queries?{query}` until it lists `count` rows, then returns them.
+    pub async fn wait_for_rows(&self, query: &str, count: usize) -> Vec<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let (status, body) = self.get(&format!("/api/queries?limit=1000&{query}")).await;
+            assert_eq!(status, 200, "{body}");
+            let rows = body["queries"].as_array().cloned().unwrap_or_default();
+            if rows.len() >= count {
+                return rows;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} of {count} rows appeared: {body}",
+                rows.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
