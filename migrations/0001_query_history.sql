@@ -32,15 +32,31 @@ CREATE INDEX queries_by_domain ON queries (domain_id, id);
 CREATE INDEX queries_by_status ON queries (status, id);
 CREATE INDEX queries_by_qtype ON queries (qtype, id);
 
--- Per-minute counts maintained by the writer: stats read these instead of scanning millions of
--- raw rows.
+-- Counts kept by the writer so statistics never scan the raw rows: per minute and status for
+-- totals and timelines, per hour and domain / client for top lists and distinct counts (hourly,
+-- because a busy network sees thousands of distinct names an hour and per-minute rows would
+-- be nearly as many as the raw ones).
 CREATE TABLE minute_counts (
-    minute    INTEGER NOT NULL,
-    client_id INTEGER NOT NULL,
+    minute INTEGER NOT NULL,
+    status INTEGER NOT NULL,
+    count  INTEGER NOT NULL,
+    PRIMARY KEY (minute, status)
+) WITHOUT ROWID;
+
+CREATE TABLE hour_domains (
+    hour      INTEGER NOT NULL,
     domain_id INTEGER NOT NULL,
     status    INTEGER NOT NULL,
     count     INTEGER NOT NULL,
-    PRIMARY KEY (minute, client_id, domain_id, status)
+    PRIMARY KEY (hour, domain_id, status)
+) WITHOUT ROWID;
+
+CREATE TABLE hour_clients (
+    hour      INTEGER NOT NULL,
+    client_id INTEGER NOT NULL,
+    status    INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (hour, client_id, status)
 ) WITHOUT ROWID;
 
 -- Allow and deny rules added through the API; applied to DNS on top of the lists.

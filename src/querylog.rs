@@ -186,7 +186,7 @@ impl Writer {
         let cutoff = unix_micros(SystemTime::now() - retention);
         for _ in 0..RETENTION_BATCHES_PER_PASS {
             match self.store.delete_older_than(cutoff, RETENTION_BATCH).await {
-                Ok(deleted) if deleted < RETENTION_BATCH as u64 => return,
+                Ok(0) => return,
                 Ok(deleted) => debug!(deleted, "retention removed old rows"),
                 Err(err) => {
                     warn!(%err, "retention failed; will retry");

@@ -1,5 +1,5 @@
-//! Reading the query history for the API. Statistics come from the per-minute counts (so they
-//! resolve to the minute); the query list pages through raw rows newest first by id, which grows
+//! Reading the query history for the API. Statistics come from the counts tables: totals and
+//! timelines resolve to the minute, top lists and distinct counts to the hour. The query list pages through raw rows newest first by id, which grows
 //! with insertion and so stays stable while new rows arrive. Every filter value is a bound
 //! parameter; the SQL text itself is fixed.
 
@@ -15,13 +15,22 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    /// The minutes whose counts fall in the range: the minute holding `from` up to, not
-    /// including, the minute holding `to` unless `to` is inside it.
+    /// The minutes whose counts fall in the range: from the minute holding `from` to the minute
+    /// holding the last microsecond before `to`.
     fn minutes(self) -> (i64, i64) {
-        const MINUTE: i64 = 60_000_000;
+        self.units(60_000_000)
+    }
+
+    /// The same in hours.
+    fn hours(self) -> (i64, i64) {
+        self.units(3_600_000_000)
+    }
+
+    /// `[first, end)` in units of `size` microseconds.
+    fn units(self, size: i64) -> (i64, i64) {
         (
-            self.from_us.div_euclid(MINUTE),
-            (self.to_us + MINUTE - 1).div_euclid(MINUTE),
+            self.from_us.div_euclid(size),
+            (self.to_us - 1).div_euclid(size) + 1,
         )
     }
 }
@@ -107,12 +116,19 @@ impl Store {
         .bind(to)
         .fetch_all(&self.reader)
         .await?;
-        let (clients, domains): (i64, i64) = sqlx::query_as(
-            "SELECT COUNT(DISTINCT client_id), COUNT(DISTINCT domain_id) FROM minute_counts \
-             WHERE minute >= ?1 AND minute < ?2",
+        let (first_hour, end_hour) = range.hours();
+        let (clients,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(DISTINCT client_id) FROM hour_clients WHERE hour >= ?1 AND hour < ?2",
         )
-        .bind(from)
-        .bind(to)
+        .bind(first_hour)
+        .bind(end_hour)
+        .fetch_one(&self.reader)
+        .await?;
+        let (domains,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(DISTINCT domain_id) FROM hour_domains WHERE hour >= ?1 AND hour < ?2",
+        )
+        .bind(first_hour)
+        .bind(end_hour)
         .fetch_one(&self.reader)
         .await?;
         let mut summary = Summary {
@@ -144,19 +160,23 @@ impl Store {
         limit: u32,
         range: TimeRange,
     ) -> Result<Vec<TopItem>, StoreError> {
-        let (from, to) = range.minutes();
+        let (from, to) = range.hours();
+        // Aggregate first, then join names onto the few winners.
         let sql = match kind {
             TopKind::Domains => {
-                "SELECT d.name, SUM(c.count) AS n FROM minute_counts c JOIN domains d ON d.id = c.domain_id \
-                 WHERE c.minute >= ?1 AND c.minute < ?2 GROUP BY c.domain_id ORDER BY n DESC, d.name LIMIT ?3"
+                "SELECT d.name, t.n FROM (SELECT domain_id, SUM(count) AS n FROM hour_domains \
+                 WHERE hour >= ?1 AND hour < ?2 GROUP BY domain_id ORDER BY n DESC, domain_id LIMIT ?3) t \
+                 JOIN domains d ON d.id = t.domain_id ORDER BY t.n DESC, d.name"
             }
             TopKind::Blocked => {
-                "SELECT d.name, SUM(c.count) AS n FROM minute_counts c JOIN domains d ON d.id = c.domain_id \
-                 WHERE c.minute >= ?1 AND c.minute < ?2 AND c.status = 2 GROUP BY c.domain_id ORDER BY n DESC, d.name LIMIT ?3"
+                "SELECT d.name, t.n FROM (SELECT domain_id, SUM(count) AS n FROM hour_domains \
+                 WHERE hour >= ?1 AND hour < ?2 AND status = 2 GROUP BY domain_id ORDER BY n DESC, domain_id LIMIT ?3) t \
+                 JOIN domains d ON d.id = t.domain_id ORDER BY t.n DESC, d.name"
             }
             TopKind::Clients => {
-                "SELECT l.address, SUM(c.count) AS n FROM minute_counts c JOIN clients l ON l.id = c.client_id \
-                 WHERE c.minute >= ?1 AND c.minute < ?2 GROUP BY c.client_id ORDER BY n DESC, l.address LIMIT ?3"
+                "SELECT c.address, t.n FROM (SELECT client_id, SUM(count) AS n FROM hour_clients \
+                 WHERE hour >= ?1 AND hour < ?2 GROUP BY client_id ORDER BY n DESC, client_id LIMIT ?3) t \
+                 JOIN clients c ON c.id = t.client_id ORDER BY t.n DESC, c.address"
             }
         };
         let rows: Vec<(String, i64)> = sqlx::query_as(sql)

@@ -1,6 +1,6 @@
 //! Writing the query history: a batch of rows becomes one transaction that interns new names
 //! and clients, inserts the rows with multi-row statements, and adds the batch to the
-//! per-minute counts. Retention deletes old rows in small batches so it never stalls writing.
+//! per-minute and per-hour counts. Retention deletes old rows in small batches so it never stalls writing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +14,8 @@ use super::{Status, Store, StoreError};
 const ROWS_PER_STATEMENT: usize = 500;
 /// Names kept in the interner before it is emptied: bounds memory on a long-running box.
 const MAX_INTERNED: usize = 200_000;
+const MINUTE_US: i64 = 60_000_000;
+const HOUR_US: i64 = 3_600_000_000;
 
 /// One query as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,37 +121,41 @@ impl Store {
             });
             insert.build().execute(&mut *tx).await?;
         }
-        let mut counts: HashMap<(i64, i64, i64, i64), i64> = HashMap::new();
+        let mut minutes: HashMap<[i64; 2], i64> = HashMap::new();
+        let mut hour_domains: HashMap<[i64; 3], i64> = HashMap::new();
+        let mut hour_clients: HashMap<[i64; 3], i64> = HashMap::new();
         for row in rows {
-            let key = (
-                row.time_us.div_euclid(60_000_000),
-                id_of(&clients, &interner.clients, &row.client),
-                id_of(&domains, &interner.domains, &row.domain),
-                row.status.code(),
-            );
-            *counts.entry(key).or_default() += 1;
+            let status = row.status.code();
+            let hour = row.time_us.div_euclid(HOUR_US);
+            *minutes
+                .entry([row.time_us.div_euclid(MINUTE_US), status])
+                .or_default() += 1;
+            let domain = id_of(&domains, &interner.domains, &row.domain);
+            *hour_domains.entry([hour, domain, status]).or_default() += 1;
+            let client = id_of(&clients, &interner.clients, &row.client);
+            *hour_clients.entry([hour, client, status]).or_default() += 1;
         }
-        let counts: Vec<_> = counts.into_iter().collect();
-        for chunk in counts.chunks(ROWS_PER_STATEMENT) {
-            let mut upsert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO minute_counts (minute, client_id, domain_id, status, count) ",
-            );
-            upsert.push_values(
-                chunk,
-                |mut values, ((minute, client, domain, status), count)| {
-                    values
-                        .push_bind(*minute)
-                        .push_bind(*client)
-                        .push_bind(*domain)
-                        .push_bind(*status)
-                        .push_bind(*count);
-                },
-            );
-            upsert.push(
-                " ON CONFLICT (minute, client_id, domain_id, status) DO UPDATE SET count = count + excluded.count",
-            );
-            upsert.build().execute(&mut *tx).await?;
-        }
+        add_counts(
+            &mut tx,
+            "minute_counts (minute, status, count)",
+            "minute, status",
+            minutes,
+        )
+        .await?;
+        add_counts(
+            &mut tx,
+            "hour_domains (hour, domain_id, status, count)",
+            "hour, domain_id, status",
+            hour_domains,
+        )
+        .await?;
+        add_counts(
+            &mut tx,
+            "hour_clients (hour, client_id, status, count)",
+            "hour, client_id, status",
+            hour_clients,
+        )
+        .await?;
         tx.commit().await?;
         if interner.domains.len() + domains.len() > MAX_INTERNED {
             interner.domains.clear();
@@ -162,11 +168,11 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes up to `batch` query rows older than `cutoff_us`, and the per-minute counts of
-    /// minutes wholly before it. Returns the number of query rows deleted; call again until it
-    /// is below `batch`.
+    /// One small step of retention: deletes up to `batch` query rows older than `cutoff_us`,
+    /// the per-minute counts before it, and the oldest hour of hourly counts if that hour ended
+    /// before it. Returns the rows deleted; call again until it returns 0.
     pub async fn delete_older_than(&self, cutoff_us: i64, batch: i64) -> Result<u64, StoreError> {
-        let deleted = sqlx::query(
+        let mut deleted = sqlx::query(
             "DELETE FROM queries WHERE id IN (SELECT id FROM queries WHERE time_us < ?1 ORDER BY id LIMIT ?2)",
         )
         .bind(cutoff_us)
@@ -174,15 +180,51 @@ impl Store {
         .execute(&self.writer)
         .await?
         .rows_affected();
-        sqlx::query(
-            "DELETE FROM minute_counts WHERE minute IN \
-             (SELECT DISTINCT minute FROM minute_counts WHERE minute < ?1 ORDER BY minute LIMIT 60)",
-        )
-        .bind(cutoff_us.div_euclid(60_000_000))
-        .execute(&self.writer)
-        .await?;
+        deleted += sqlx::query("DELETE FROM minute_counts WHERE minute < ?1")
+            .bind(cutoff_us.div_euclid(MINUTE_US))
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        let cutoff_hour = cutoff_us.div_euclid(HOUR_US);
+        for sql in [
+            "DELETE FROM hour_domains WHERE hour = (SELECT MIN(hour) FROM hour_domains) AND hour < ?1",
+            "DELETE FROM hour_clients WHERE hour = (SELECT MIN(hour) FROM hour_clients) AND hour < ?1",
+        ] {
+            deleted += sqlx::query(sql)
+                .bind(cutoff_hour)
+                .execute(&self.writer)
+                .await?
+                .rows_affected();
+        }
         Ok(deleted)
     }
+}
+
+/// Adds `counts` to a counts table: `table` names it with its columns (keys, then `count`),
+/// `keys` lists its primary key.
+async fn add_counts<const N: usize>(
+    tx: &mut SqliteConnection,
+    table: &'static str,
+    keys: &'static str,
+    counts: HashMap<[i64; N], i64>,
+) -> Result<(), StoreError> {
+    let counts: Vec<([i64; N], i64)> = counts.into_iter().collect();
+    for chunk in counts.chunks(ROWS_PER_STATEMENT) {
+        let mut upsert = QueryBuilder::<Sqlite>::new("INSERT INTO ");
+        upsert.push(table).push(" ");
+        upsert.push_values(chunk, |mut values, (key, count)| {
+            for value in key {
+                values.push_bind(*value);
+            }
+            values.push_bind(*count);
+        });
+        upsert
+            .push(" ON CONFLICT (")
+            .push(keys)
+            .push(") DO UPDATE SET count = count + excluded.count");
+        upsert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 /// Ids for the distinct `values` not in `known`: inserted if new, then read back.
