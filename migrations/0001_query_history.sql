@@ -33,9 +33,10 @@ CREATE INDEX queries_by_status ON queries (status, id);
 CREATE INDEX queries_by_qtype ON queries (qtype, id);
 
 -- Counts kept by the writer so statistics never scan the raw rows: per minute and status for
--- totals and timelines, per hour and domain / client for top lists and distinct counts (hourly,
--- because a busy network sees thousands of distinct names an hour and per-minute rows would
--- be nearly as many as the raw ones).
+-- totals and timelines; per hour and per day, by domain and by client, for top lists and
+-- distinct counts (a busy network sees thousands of distinct names an hour, so per-minute rows
+-- would be nearly as many as the raw ones, and a month of hourly rows is still too many to
+-- aggregate quickly: ranges longer than two days use the daily ones).
 CREATE TABLE minute_counts (
     minute INTEGER NOT NULL,
     status INTEGER NOT NULL,
@@ -57,6 +58,22 @@ CREATE TABLE hour_clients (
     status    INTEGER NOT NULL,
     count     INTEGER NOT NULL,
     PRIMARY KEY (hour, client_id, status)
+) WITHOUT ROWID;
+
+CREATE TABLE day_domains (
+    day       INTEGER NOT NULL,
+    domain_id INTEGER NOT NULL,
+    status    INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (day, domain_id, status)
+) WITHOUT ROWID;
+
+CREATE TABLE day_clients (
+    day       INTEGER NOT NULL,
+    client_id INTEGER NOT NULL,
+    status    INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (day, client_id, status)
 ) WITHOUT ROWID;
 
 -- Allow and deny rules added through the API; applied to DNS on top of the lists.

@@ -1,5 +1,6 @@
 //! Reading the query history for the API. Statistics come from the counts tables: totals and
-//! timelines resolve to the minute, top lists and distinct counts to the hour. The query list pages through raw rows newest first by id, which grows
+//! timelines resolve to the minute, top lists and distinct counts to the hour (to the day for
+//! ranges over two days). The query list pages through raw rows newest first by id, which grows
 //! with insertion and so stays stable while new rows arrive. Every filter value is a bound
 //! parameter; the SQL text itself is fixed.
 
@@ -21,9 +22,15 @@ impl TimeRange {
         self.units(60_000_000)
     }
 
-    /// The same in hours.
-    fn hours(self) -> (i64, i64) {
-        self.units(3_600_000_000)
+    /// The counts tables for top lists and distinct counts over this range, and the range in
+    /// their unit: hourly up to two days, daily beyond.
+    fn period_tables(self) -> (PeriodTables, (i64, i64)) {
+        const HOUR: i64 = 3_600_000_000;
+        if self.to_us - self.from_us <= 48 * HOUR {
+            (PeriodTables::HOURLY, self.units(HOUR))
+        } else {
+            (PeriodTables::DAILY, self.units(24 * HOUR))
+        }
     }
 
     /// `[first, end)` in units of `size` microseconds.
@@ -33,6 +40,77 @@ impl TimeRange {
             (self.to_us - 1).div_euclid(size) + 1,
         )
     }
+}
+
+/// A pair of counts tables of one granularity, with their statements.
+struct PeriodTables {
+    distinct_clients: &'static str,
+    distinct_domains: &'static str,
+    top_domains: &'static str,
+    top_blocked: &'static str,
+    top_clients: &'static str,
+}
+
+/// Declares the statements of one granularity; aggregation comes first, and names are joined
+/// onto the few winners only.
+macro_rules! period_tables {
+    ($domains:literal, $clients:literal, $unit:literal) => {
+        PeriodTables {
+            distinct_clients: concat!(
+                "SELECT COUNT(DISTINCT client_id) FROM ",
+                $clients,
+                " WHERE ",
+                $unit,
+                " >= ?1 AND ",
+                $unit,
+                " < ?2"
+            ),
+            distinct_domains: concat!(
+                "SELECT COUNT(DISTINCT domain_id) FROM ",
+                $domains,
+                " WHERE ",
+                $unit,
+                " >= ?1 AND ",
+                $unit,
+                " < ?2"
+            ),
+            top_domains: concat!(
+                "SELECT d.name, t.n FROM (SELECT domain_id, SUM(count) AS n FROM ",
+                $domains,
+                " WHERE ",
+                $unit,
+                " >= ?1 AND ",
+                $unit,
+                " < ?2 GROUP BY domain_id ORDER BY n DESC, domain_id LIMIT ?3) t \
+                 JOIN domains d ON d.id = t.domain_id ORDER BY t.n DESC, d.name"
+            ),
+            top_blocked: concat!(
+                "SELECT d.name, t.n FROM (SELECT domain_id, SUM(count) AS n FROM ",
+                $domains,
+                " WHERE ",
+                $unit,
+                " >= ?1 AND ",
+                $unit,
+                " < ?2 AND status = 2 GROUP BY domain_id ORDER BY n DESC, domain_id LIMIT ?3) t \
+                 JOIN domains d ON d.id = t.domain_id ORDER BY t.n DESC, d.name"
+            ),
+            top_clients: concat!(
+                "SELECT c.address, t.n FROM (SELECT client_id, SUM(count) AS n FROM ",
+                $clients,
+                " WHERE ",
+                $unit,
+                " >= ?1 AND ",
+                $unit,
+                " < ?2 GROUP BY client_id ORDER BY n DESC, client_id LIMIT ?3) t \
+                 JOIN clients c ON c.id = t.client_id ORDER BY t.n DESC, c.address"
+            ),
+        }
+    };
+}
+
+impl PeriodTables {
+    const HOURLY: Self = period_tables!("hour_domains", "hour_clients", "hour");
+    const DAILY: Self = period_tables!("day_domains", "day_clients", "day");
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
@@ -116,21 +194,17 @@ impl Store {
         .bind(to)
         .fetch_all(&self.reader)
         .await?;
-        let (first_hour, end_hour) = range.hours();
-        let (clients,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(DISTINCT client_id) FROM hour_clients WHERE hour >= ?1 AND hour < ?2",
-        )
-        .bind(first_hour)
-        .bind(end_hour)
-        .fetch_one(&self.reader)
-        .await?;
-        let (domains,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(DISTINCT domain_id) FROM hour_domains WHERE hour >= ?1 AND hour < ?2",
-        )
-        .bind(first_hour)
-        .bind(end_hour)
-        .fetch_one(&self.reader)
-        .await?;
+        let (tables, (first, end)) = range.period_tables();
+        let (clients,): (i64,) = sqlx::query_as(tables.distinct_clients)
+            .bind(first)
+            .bind(end)
+            .fetch_one(&self.reader)
+            .await?;
+        let (domains,): (i64,) = sqlx::query_as(tables.distinct_domains)
+            .bind(first)
+            .bind(end)
+            .fetch_one(&self.reader)
+            .await?;
         let mut summary = Summary {
             clients,
             domains,
@@ -160,24 +234,11 @@ impl Store {
         limit: u32,
         range: TimeRange,
     ) -> Result<Vec<TopItem>, StoreError> {
-        let (from, to) = range.hours();
-        // Aggregate first, then join names onto the few winners.
+        let (tables, (from, to)) = range.period_tables();
         let sql = match kind {
-            TopKind::Domains => {
-                "SELECT d.name, t.n FROM (SELECT domain_id, SUM(count) AS n FROM hour_domains \
-                 WHERE hour >= ?1 AND hour < ?2 GROUP BY domain_id ORDER BY n DESC, domain_id LIMIT ?3) t \
-                 JOIN domains d ON d.id = t.domain_id ORDER BY t.n DESC, d.name"
-            }
-            TopKind::Blocked => {
-                "SELECT d.name, t.n FROM (SELECT domain_id, SUM(count) AS n FROM hour_domains \
-                 WHERE hour >= ?1 AND hour < ?2 AND status = 2 GROUP BY domain_id ORDER BY n DESC, domain_id LIMIT ?3) t \
-                 JOIN domains d ON d.id = t.domain_id ORDER BY t.n DESC, d.name"
-            }
-            TopKind::Clients => {
-                "SELECT c.address, t.n FROM (SELECT client_id, SUM(count) AS n FROM hour_clients \
-                 WHERE hour >= ?1 AND hour < ?2 GROUP BY client_id ORDER BY n DESC, client_id LIMIT ?3) t \
-                 JOIN clients c ON c.id = t.client_id ORDER BY t.n DESC, c.address"
-            }
+            TopKind::Domains => tables.top_domains,
+            TopKind::Blocked => tables.top_blocked,
+            TopKind::Clients => tables.top_clients,
         };
         let rows: Vec<(String, i64)> = sqlx::query_as(sql)
             .bind(from)
@@ -231,41 +292,56 @@ impl Store {
     }
 
     pub async fn queries(&self, filter: &QueryFilter) -> Result<QueryPage, StoreError> {
+        let fetch = i64::from(filter.limit) + 1;
+        let domains = match &filter.domain {
+            Some(text) => Some(self.matching_domains(text).await?),
+            None => None,
+        };
         let mut sql = QueryBuilder::<Sqlite>::new(
             "SELECT q.id, q.time_us, c.address AS client, d.name AS domain, q.qtype, q.status, q.rcode, \
              q.rule, q.list, q.upstream, q.duration_us \
-             FROM queries q JOIN clients c ON c.id = q.client_id JOIN domains d ON d.id = q.domain_id WHERE 1 = 1",
+             FROM queries q JOIN clients c ON c.id = q.client_id JOIN domains d ON d.id = q.domain_id WHERE ",
         );
-        if let Some(client) = &filter.client {
-            sql.push(" AND q.client_id = (SELECT id FROM clients WHERE address = ")
-                .push_bind(client.clone())
-                .push(")");
+        match domains {
+            Some(DomainMatch::Few(ids)) if ids.is_empty() => {
+                return Ok(QueryPage {
+                    rows: Vec::new(),
+                    next: None,
+                });
+            }
+            // A few names: the newest rows of each through the (domain_id, id) index, merged.
+            // Walking every row of those names and sorting could mean millions for a popular one.
+            Some(DomainMatch::Few(ids)) => {
+                sql.push("q.id IN (");
+                for (i, id) in ids.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(" UNION ALL ");
+                    }
+                    sql.push("SELECT id FROM (SELECT q.id FROM queries q WHERE q.domain_id = ")
+                        .push_bind(*id);
+                    push_filters(&mut sql, filter);
+                    sql.push(" ORDER BY q.id DESC LIMIT ")
+                        .push_bind(fetch)
+                        .push(")");
+                }
+                sql.push(")");
+            }
+            // Many names: matches are common, so walking newest-first and testing each row
+            // finds a page quickly. The unary + keeps SQLite off the domain index here.
+            Some(DomainMatch::Many) => {
+                sql.push("+q.domain_id IN (SELECT id FROM domains WHERE instr(name, ")
+                    .push_bind(filter.domain.as_deref().unwrap_or("").to_ascii_lowercase())
+                    .push(") > 0)");
+                push_filters(&mut sql, filter);
+            }
+            None => {
+                sql.push("1 = 1");
+                push_filters(&mut sql, filter);
+            }
         }
-        if let Some(domain) = &filter.domain {
-            // instr() is a literal substring test: '%' and '_' in the filter match themselves.
-            sql.push(" AND q.domain_id IN (SELECT id FROM domains WHERE instr(name, ")
-                .push_bind(domain.to_ascii_lowercase())
-                .push(") > 0)");
-        }
-        if let Some(status) = filter.status {
-            sql.push(" AND q.status = ").push_bind(status.code());
-        }
-        if let Some(qtype) = filter.qtype {
-            sql.push(" AND q.qtype = ").push_bind(i64::from(qtype));
-        }
-        if let Some(from) = filter.from_us {
-            sql.push(" AND q.time_us >= ").push_bind(from);
-        }
-        if let Some(to) = filter.to_us {
-            sql.push(" AND q.time_us < ").push_bind(to);
-        }
-        if let Some(before) = filter.before {
-            sql.push(" AND q.id < ").push_bind(before);
-        }
-        // One extra row tells whether another page exists.
-        sql.push(" ORDER BY q.id DESC LIMIT ")
-            .push_bind(i64::from(filter.limit) + 1);
+        sql.push(" ORDER BY q.id DESC LIMIT ").push_bind(fetch);
         let mut rows: Vec<QueryRow> = sql.build_query_as().fetch_all(&self.reader).await?;
+        // The extra row only says whether another page exists.
         let next = if rows.len() > filter.limit as usize {
             rows.truncate(filter.limit as usize);
             rows.last().map(|row| row.id)
@@ -273,5 +349,53 @@ impl Store {
             None
         };
         Ok(QueryPage { rows, next })
+    }
+
+    /// The ids of names containing `text` (a literal substring: `instr`, not `LIKE`, so `%` and
+    /// `_` match themselves), or `Many` past [`MAX_SEEK_DOMAINS`].
+    async fn matching_domains(&self, text: &str) -> Result<DomainMatch, StoreError> {
+        let ids: Vec<(i64,)> =
+            sqlx::query_as("SELECT id FROM domains WHERE instr(name, ?1) > 0 LIMIT ?2")
+                .bind(text.to_ascii_lowercase())
+                .bind(MAX_SEEK_DOMAINS as i64 + 1)
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(if ids.len() > MAX_SEEK_DOMAINS {
+            DomainMatch::Many
+        } else {
+            DomainMatch::Few(ids.into_iter().map(|(id,)| id).collect())
+        })
+    }
+}
+
+/// Up to this many matching names, a domain filter seeks each name's newest rows.
+const MAX_SEEK_DOMAINS: usize = 64;
+
+enum DomainMatch {
+    Few(Vec<i64>),
+    Many,
+}
+
+/// Appends the filters other than `domain` as `AND` terms, every value bound.
+fn push_filters(sql: &mut QueryBuilder<Sqlite>, filter: &QueryFilter) {
+    if let Some(client) = &filter.client {
+        sql.push(" AND q.client_id = (SELECT id FROM clients WHERE address = ")
+            .push_bind(client.clone())
+            .push(")");
+    }
+    if let Some(status) = filter.status {
+        sql.push(" AND q.status = ").push_bind(status.code());
+    }
+    if let Some(qtype) = filter.qtype {
+        sql.push(" AND q.qtype = ").push_bind(i64::from(qtype));
+    }
+    if let Some(from) = filter.from_us {
+        sql.push(" AND q.time_us >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to_us {
+        sql.push(" AND q.time_us < ").push_bind(to);
+    }
+    if let Some(before) = filter.before {
+        sql.push(" AND q.id < ").push_bind(before);
     }
 }

@@ -1,6 +1,6 @@
 //! Writing the query history: a batch of rows becomes one transaction that interns new names
 //! and clients, inserts the rows with multi-row statements, and adds the batch to the
-//! per-minute and per-hour counts. Retention deletes old rows in small batches so it never stalls writing.
+//! per-minute, per-hour and per-day counts. Retention deletes old rows in small batches so it never stalls writing.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 const MAX_INTERNED: usize = 200_000;
 const MINUTE_US: i64 = 60_000_000;
 const HOUR_US: i64 = 3_600_000_000;
+const DAY_US: i64 = 86_400_000_000;
 
 /// One query as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,8 +170,8 @@ impl Store {
     }
 
     /// One small step of retention: deletes up to `batch` query rows older than `cutoff_us`,
-    /// the per-minute counts before it, and the oldest hour of hourly counts if that hour ended
-    /// before it. Returns the rows deleted; call again until it returns 0.
+    /// the per-minute counts before it, and the oldest hour (day) of hourly (daily) counts if it
+    /// ended before it. Returns the rows deleted; call again until it returns 0.
     pub async fn delete_older_than(&self, cutoff_us: i64, batch: i64) -> Result<u64, StoreError> {
         let mut deleted = sqlx::query(
             "DELETE FROM queries WHERE id IN (SELECT id FROM queries WHERE time_us < ?1 ORDER BY id LIMIT ?2)",
@@ -185,13 +186,29 @@ impl Store {
             .execute(&self.writer)
             .await?
             .rows_affected();
-        let cutoff_hour = cutoff_us.div_euclid(HOUR_US);
-        for sql in [
-            "DELETE FROM hour_domains WHERE hour = (SELECT MIN(hour) FROM hour_domains) AND hour < ?1",
-            "DELETE FROM hour_clients WHERE hour = (SELECT MIN(hour) FROM hour_clients) AND hour < ?1",
-        ] {
+        let (cutoff_hour, cutoff_day) =
+            (cutoff_us.div_euclid(HOUR_US), cutoff_us.div_euclid(DAY_US));
+        let oldest_period = [
+            (
+                "DELETE FROM hour_domains WHERE hour = (SELECT MIN(hour) FROM hour_domains) AND hour < ?1",
+                cutoff_hour,
+            ),
+            (
+                "DELETE FROM hour_clients WHERE hour = (SELECT MIN(hour) FROM hour_clients) AND hour < ?1",
+                cutoff_hour,
+            ),
+            (
+                "DELETE FROM day_domains WHERE day = (SELECT MIN(day) FROM day_domains) AND day < ?1",
+                cutoff_day,
+            ),
+            (
+                "DELETE FROM day_clients WHERE day = (SELECT MIN(day) FROM day_clients) AND day < ?1",
+                cutoff_day,
+            ),
+        ];
+        for (sql, cutoff) in oldest_period {
             deleted += sqlx::query(sql)
-                .bind(cutoff_hour)
+                .bind(cutoff)
                 .execute(&self.writer)
                 .await?
                 .rows_affected();

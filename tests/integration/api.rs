@@ -198,6 +198,25 @@ async fn stats_equal_what_was_sent() {
     let total: i64 = buckets.iter().map(|b| b["queries"].as_i64().unwrap()).sum();
     let blocked: i64 = buckets.iter().map(|b| b["blocked"].as_i64().unwrap()).sum();
     assert_eq!((total, blocked), (7, 3));
+    // Ranges over two days read the daily counts: the same numbers.
+    let week_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 7 * 86_400;
+    let (_, weekly) = hush
+        .get(&format!("/api/stats/summary?from={week_ago}"))
+        .await;
+    assert_eq!(weekly, expected);
+    let (_, top) = hush
+        .get(&format!(
+            "/api/stats/top?kind=blocked&limit=1&from={week_ago}"
+        ))
+        .await;
+    assert_eq!(
+        top["items"],
+        json!([{"name": "a.tracker.example.com", "count": 2}])
+    );
     let (_, old) = hush.get("/api/stats/summary?from=0&to=86400").await;
     assert_eq!(old["queries"], 0);
 }

@@ -1,0 +1,313 @@
+//! Query-history benchmarks (a plain binary: `cargo bench --bench querylog`).
+//!
+//! 1. Writer throughput: rows/s that `Store::insert_batch` sustains into a fresh database, beside
+//!    the cheapest possible SQLite bulk insert of the same rows (one bare table, no indexes, no
+//!    interning) measured in the same run.
+//! 2. API latency on a generated history of `HUSH_BENCH_ROWS` rows (default 1,000,000; the
+//!    README's figures use 10,000,000) spread over 30 days: summary, top lists, timeline and
+//!    filtered query pages, each the median of several runs, beside a full `COUNT(*)` scan of
+//!    the same table as the same-run reference.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use hush::store::{Interner, LogRow, QueryFilter, Status, Store, TimeRange, TopKind, unix_micros};
+use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
+
+const WRITER_ROWS: usize = 200_000;
+const BATCH: usize = 1_000;
+const DAY_US: i64 = 86_400_000_000;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        writer_throughput().await;
+        let rows = std::env::var("HUSH_BENCH_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000u64);
+        api_latency(rows).await;
+    });
+}
+
+/// A realistic mix: a few thousand names with a long tail, two dozen clients, 30% blocked.
+fn sample_rows(count: usize) -> Vec<LogRow> {
+    let upstream: Arc<str> = Arc::from("udp://9.9.9.9:53");
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let start = unix_micros(SystemTime::now()) - DAY_US;
+    (0..count)
+        .map(|i| {
+            let r = next();
+            let domain = (r % 5_000) * (r / 5_000 % 5_000) / 5_000;
+            let blocked = r % 10 < 3;
+            LogRow {
+                time_us: start + i as i64 * 400_000,
+                client: format!("192.168.1.{}", r % 24 + 2),
+                domain: format!("host{domain}.site{}.example", domain % 97),
+                qtype: if r % 4 == 0 { 28 } else { 1 },
+                status: if blocked {
+                    Status::Blocked
+                } else {
+                    Status::Forwarded
+                },
+                rcode: 0,
+                rule: blocked.then(|| format!("site{}.example", domain % 97)),
+                list: blocked.then(|| "telemetry".to_owned()),
+                upstream: (!blocked).then(|| Arc::clone(&upstream)),
+                duration_us: (r % 20_000) as i64,
+            }
+        })
+        .collect()
+}
+
+async fn writer_throughput() {
+    let rows = sample_rows(WRITER_ROWS);
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let store = Store::open(&dir.path().join("writer.db"))
+        .await
+        .expect("open store");
+    let mut interner = Interner::default();
+    let started = Instant::now();
+    for batch in rows.chunks(BATCH) {
+        store
+            .insert_batch(batch, &mut interner)
+            .await
+            .expect("insert");
+    }
+    let hush_rate = WRITER_ROWS as f64 / started.elapsed().as_secs_f64();
+    store.close().await;
+
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bare.db").display());
+    let mut bare = SqliteConnection::connect(&url).await.expect("bare db");
+    sqlx::query("PRAGMA journal_mode = WAL")
+        .execute(&mut bare)
+        .await
+        .expect("wal");
+    sqlx::query("PRAGMA synchronous = NORMAL")
+        .execute(&mut bare)
+        .await
+        .expect("sync");
+    sqlx::query(
+        "CREATE TABLE raw (time_us INTEGER, client TEXT, domain TEXT, qtype INTEGER, status INTEGER, \
+         rcode INTEGER, rule TEXT, list TEXT, upstream TEXT, duration_us INTEGER)",
+    )
+    .execute(&mut bare)
+    .await
+    .expect("create");
+    let started = Instant::now();
+    for batch in rows.chunks(BATCH) {
+        let mut tx = bare.begin().await.expect("begin");
+        for chunk in batch.chunks(500) {
+            let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO raw ");
+            insert.push_values(chunk, |mut values, row| {
+                values
+                    .push_bind(row.time_us)
+                    .push_bind(row.client.clone())
+                    .push_bind(row.domain.clone())
+                    .push_bind(i64::from(row.qtype))
+                    .push_bind(row.status.code())
+                    .push_bind(i64::from(row.rcode))
+                    .push_bind(row.rule.clone())
+                    .push_bind(row.list.clone())
+                    .push_bind(row.upstream.as_deref().map(str::to_owned))
+                    .push_bind(row.duration_us);
+            });
+            insert.build().execute(&mut *tx).await.expect("insert");
+        }
+        tx.commit().await.expect("commit");
+    }
+    let bare_rate = WRITER_ROWS as f64 / started.elapsed().as_secs_f64();
+    println!("writer: {WRITER_ROWS} rows in batches of {BATCH}");
+    println!("  hush insert_batch      {hush_rate:>10.0} rows/s");
+    println!("  bare bulk insert (ref) {bare_rate:>10.0} rows/s");
+    println!("  ratio hush/ref         {:>10.2}", hush_rate / bare_rate);
+}
+
+/// Fills a store with `rows` rows over the last 30 days straight in SQL (far faster than the
+/// writer, and the same schema and counts tables the writer keeps).
+async fn generate(store_path: &std::path::Path, rows: u64) {
+    let store = Store::open(store_path).await.expect("open store");
+    store.close().await;
+    let url = format!("sqlite://{}", store_path.display());
+    let mut db = SqliteConnection::connect(&url).await.expect("connect");
+    let now = unix_micros(SystemTime::now());
+    let start = now - 30 * DAY_US;
+    let step = (30 * DAY_US) / rows.max(1) as i64;
+    let statements = [
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000) \
+         INSERT INTO domains (id, name) SELECT i, 'host' || i || '.site' || (i % 97) || '.example' FROM n"
+            .to_owned(),
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 40) \
+         INSERT INTO clients (id, address) SELECT i, '192.168.1.' || i FROM n"
+            .to_owned(),
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {last}) \
+             INSERT INTO queries (time_us, client_id, domain_id, qtype, status, rcode, rule, list, upstream, duration_us) \
+             SELECT {start} + i * {step}, 1 + abs(random()) % 40, \
+                    1 + (abs(random()) % 20000) * (abs(random()) % 20000) / 20000, \
+                    CASE WHEN i % 4 = 0 THEN 28 ELSE 1 END, s, 0, \
+                    CASE WHEN s = 2 THEN 'site1.example' END, CASE WHEN s = 2 THEN 'telemetry' END, \
+                    CASE WHEN s = 0 THEN 'udp://9.9.9.9:53' END, abs(random()) % 20000 \
+             FROM (SELECT i, CASE abs(random()) % 10 WHEN 0 THEN 2 WHEN 1 THEN 2 WHEN 2 THEN 2 \
+                                  WHEN 3 THEN 1 WHEN 4 THEN 1 ELSE 0 END AS s FROM n)",
+            last = rows - 1
+        ),
+        "INSERT INTO minute_counts SELECT time_us / 60000000, status, COUNT(*) FROM queries GROUP BY 1, 2".to_owned(),
+        "INSERT INTO hour_domains SELECT time_us / 3600000000, domain_id, status, COUNT(*) FROM queries GROUP BY 1, 2, 3"
+            .to_owned(),
+        "INSERT INTO hour_clients SELECT time_us / 3600000000, client_id, status, COUNT(*) FROM queries GROUP BY 1, 2, 3"
+            .to_owned(),
+        "INSERT INTO day_domains SELECT time_us / 86400000000, domain_id, status, COUNT(*) FROM queries GROUP BY 1, 2, 3"
+            .to_owned(),
+        "INSERT INTO day_clients SELECT time_us / 86400000000, client_id, status, COUNT(*) FROM queries GROUP BY 1, 2, 3"
+            .to_owned(),
+        "ANALYZE".to_owned(),
+    ];
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut db)
+            .await
+            .expect("generate");
+    }
+    db.close().await.expect("close");
+}
+
+/// One API read, as the handlers issue it.
+enum Read {
+    Summary(TimeRange),
+    Top(TopKind, TimeRange),
+    Timeline(TimeRange),
+    Page(QueryFilter),
+}
+
+impl Read {
+    async fn run(&self, store: &Store) {
+        let done = match self {
+            Self::Summary(range) => store.summary(*range).await.map(drop),
+            Self::Top(kind, range) => store.top(*kind, 10, *range).await.map(drop),
+            Self::Timeline(range) => store.timeline(10, *range).await.map(drop),
+            Self::Page(filter) => store.queries(filter).await.map(drop),
+        };
+        done.expect("read");
+    }
+}
+
+/// Median of seven timed runs after one warm-up.
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+async fn api_latency(rows: u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("history.db");
+    let started = Instant::now();
+    generate(&path, rows).await;
+    println!(
+        "\ngenerated {rows} rows over 30 days in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let store = Store::open(&path).await.expect("open");
+    let now = unix_micros(SystemTime::now());
+    let day = TimeRange {
+        from_us: now - DAY_US,
+        to_us: now,
+    };
+    let month = TimeRange {
+        from_us: now - 30 * DAY_US,
+        to_us: now,
+    };
+
+    let url = format!("sqlite://{}", path.display());
+    let mut db = SqliteConnection::connect(&url).await.expect("connect");
+    let mut times = Vec::new();
+    for _ in 0..8 {
+        let started = Instant::now();
+        let _: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM queries")
+            .fetch_one(&mut db)
+            .await
+            .expect("count");
+        times.push(started.elapsed());
+    }
+    let reference = median(times.split_off(1));
+
+    let page = |filter: QueryFilter| {
+        Read::Page(QueryFilter {
+            limit: 100,
+            ..filter
+        })
+    };
+    let cases = [
+        ("summary, 24h", Read::Summary(day)),
+        ("summary, 30d", Read::Summary(month)),
+        ("top domains, 24h", Read::Top(TopKind::Domains, day)),
+        ("top blocked, 24h", Read::Top(TopKind::Blocked, day)),
+        ("top clients, 24h", Read::Top(TopKind::Clients, day)),
+        ("top domains, 30d", Read::Top(TopKind::Domains, month)),
+        ("timeline 10m, 24h", Read::Timeline(day)),
+        ("queries, newest page", page(QueryFilter::default())),
+        (
+            "queries, status=blocked",
+            page(QueryFilter {
+                status: Some(Status::Blocked),
+                ..Default::default()
+            }),
+        ),
+        (
+            "queries, client=one",
+            page(QueryFilter {
+                client: Some("192.168.1.7".into()),
+                ..Default::default()
+            }),
+        ),
+        (
+            "queries, domain~site13.",
+            page(QueryFilter {
+                domain: Some("site13.".into()),
+                ..Default::default()
+            }),
+        ),
+        (
+            "queries, type=AAAA, 24h",
+            page(QueryFilter {
+                qtype: Some(28),
+                from_us: Some(day.from_us),
+                ..Default::default()
+            }),
+        ),
+    ];
+    println!("API reads on {rows} rows (median of 7 after a warm-up):");
+    println!(
+        "  {:<26} {:>9.2} ms   (reference: a full COUNT(*) of queries)",
+        "COUNT(*)",
+        ms(reference)
+    );
+    for (name, read) in &cases {
+        let mut times = Vec::new();
+        for _ in 0..8 {
+            let started = Instant::now();
+            read.run(&store).await;
+            times.push(started.elapsed());
+        }
+        let took = median(times.split_off(1));
+        println!(
+            "  {name:<26} {:>9.2} ms   {:>6.3} of the reference",
+            ms(took),
+            took.as_secs_f64() / reference.as_secs_f64()
+        );
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
