@@ -17,6 +17,25 @@ const MAX_INTERNED: usize = 200_000;
 const MINUTE_US: i64 = 60_000_000;
 const HOUR_US: i64 = 3_600_000_000;
 const DAY_US: i64 = 86_400_000_000;
+/// The hourly and daily counts tables with their primary keys.
+const PERIOD_TABLES: [(&str, &str); 4] = [
+    (
+        "hour_domains (hour, domain_id, status, count)",
+        "hour, domain_id, status",
+    ),
+    (
+        "hour_clients (hour, client_id, status, count)",
+        "hour, client_id, status",
+    ),
+    (
+        "day_domains (day, domain_id, status, count)",
+        "day, domain_id, status",
+    ),
+    (
+        "day_clients (day, client_id, status, count)",
+        "day, client_id, status",
+    ),
+];
 
 /// One query as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,18 +142,27 @@ impl Store {
             insert.build().execute(&mut *tx).await?;
         }
         let mut minutes: HashMap<[i64; 2], i64> = HashMap::new();
-        let mut hour_domains: HashMap<[i64; 3], i64> = HashMap::new();
-        let mut hour_clients: HashMap<[i64; 3], i64> = HashMap::new();
+        let mut periods: [HashMap<[i64; 3], i64>; 4] = Default::default();
         for row in rows {
             let status = row.status.code();
-            let hour = row.time_us.div_euclid(HOUR_US);
+            let (hour, day) = (
+                row.time_us.div_euclid(HOUR_US),
+                row.time_us.div_euclid(DAY_US),
+            );
             *minutes
                 .entry([row.time_us.div_euclid(MINUTE_US), status])
                 .or_default() += 1;
             let domain = id_of(&domains, &interner.domains, &row.domain);
-            *hour_domains.entry([hour, domain, status]).or_default() += 1;
             let client = id_of(&clients, &interner.clients, &row.client);
-            *hour_clients.entry([hour, client, status]).or_default() += 1;
+            // Same order as PERIOD_TABLES.
+            for (counts, key) in periods.iter_mut().zip([
+                [hour, domain],
+                [hour, client],
+                [day, domain],
+                [day, client],
+            ]) {
+                *counts.entry([key[0], key[1], status]).or_default() += 1;
+            }
         }
         add_counts(
             &mut tx,
@@ -143,20 +171,9 @@ impl Store {
             minutes,
         )
         .await?;
-        add_counts(
-            &mut tx,
-            "hour_domains (hour, domain_id, status, count)",
-            "hour, domain_id, status",
-            hour_domains,
-        )
-        .await?;
-        add_counts(
-            &mut tx,
-            "hour_clients (hour, client_id, status, count)",
-            "hour, client_id, status",
-            hour_clients,
-        )
-        .await?;
+        for ((table, keys), counts) in PERIOD_TABLES.into_iter().zip(periods) {
+            add_counts(&mut tx, table, keys, counts).await?;
+        }
         tx.commit().await?;
         if interner.domains.len() + domains.len() > MAX_INTERNED {
             interner.domains.clear();
