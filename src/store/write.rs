@@ -205,7 +205,10 @@ impl Store {
             .rows_affected();
         let (cutoff_hour, cutoff_day) =
             (cutoff_us.div_euclid(HOUR_US), cutoff_us.div_euclid(DAY_US));
-        let oldest_period = [
+        // Hourly tables are keyed by time first: drop the oldest hour per step. Daily tables are
+        // keyed by domain/client first (for fast grouping), and hold one day per name, so old
+        // days go in one statement.
+        let expired = [
             (
                 "DELETE FROM hour_domains WHERE hour = (SELECT MIN(hour) FROM hour_domains) AND hour < ?1",
                 cutoff_hour,
@@ -214,16 +217,10 @@ impl Store {
                 "DELETE FROM hour_clients WHERE hour = (SELECT MIN(hour) FROM hour_clients) AND hour < ?1",
                 cutoff_hour,
             ),
-            (
-                "DELETE FROM day_domains WHERE day = (SELECT MIN(day) FROM day_domains) AND day < ?1",
-                cutoff_day,
-            ),
-            (
-                "DELETE FROM day_clients WHERE day = (SELECT MIN(day) FROM day_clients) AND day < ?1",
-                cutoff_day,
-            ),
+            ("DELETE FROM day_domains WHERE day < ?1", cutoff_day),
+            ("DELETE FROM day_clients WHERE day < ?1", cutoff_day),
         ];
-        for (sql, cutoff) in oldest_period {
+        for (sql, cutoff) in expired {
             deleted += sqlx::query(sql)
                 .bind(cutoff)
                 .execute(&self.writer)
