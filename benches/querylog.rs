@@ -61,7 +61,8 @@ fn sample_rows(count: usize) -> Vec<LogRow> {
                 },
                 rcode: 0,
                 rule: blocked.then(|| format!("site{}.example", domain % 97)),
-                list: blocked.then(|| "telemetry".to_owned()),
+                list: blocked.then(|| "xiaomi-telemetry".to_owned()),
+                category: blocked.then(|| "telemetry".to_owned()),
                 upstream: (!blocked).then(|| Arc::clone(&upstream)),
                 duration_us: (r % 20_000) as i64,
             }
@@ -152,11 +153,12 @@ async fn generate(store_path: &std::path::Path, rows: u64) {
             .to_owned(),
         format!(
             "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {last}) \
-             INSERT INTO queries (time_us, client_id, domain_id, qtype, status, rcode, rule, list, upstream, duration_us) \
+             INSERT INTO queries (time_us, client_id, domain_id, qtype, status, rcode, rule, list, category, upstream, duration_us) \
              SELECT {start} + i * {step}, 1 + abs(random()) % 40, \
                     1 + (abs(random()) % 20000) * (abs(random()) % 20000) / 20000, \
                     CASE WHEN i % 4 = 0 THEN 28 ELSE 1 END, s, 0, \
-                    CASE WHEN s = 2 THEN 'site1.example' END, CASE WHEN s = 2 THEN 'telemetry' END, \
+                    CASE WHEN s = 2 THEN 'site1.example' END, CASE WHEN s = 2 THEN 'xiaomi-telemetry' END, \
+                    CASE WHEN s = 2 THEN 'telemetry' END, \
                     CASE WHEN s = 0 THEN 'udp://9.9.9.9:53' END, abs(random()) % 20000 \
              FROM (SELECT i, CASE abs(random()) % 10 WHEN 0 THEN 2 WHEN 1 THEN 2 WHEN 2 THEN 2 \
                                   WHEN 3 THEN 1 WHEN 4 THEN 1 ELSE 0 END AS s FROM n)",

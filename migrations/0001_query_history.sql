@@ -21,6 +21,7 @@ CREATE TABLE queries (
     rcode       INTEGER NOT NULL,
     rule        TEXT,
     list        TEXT,
+    category    TEXT,
     upstream    TEXT,
     duration_us INTEGER NOT NULL
 );
@@ -75,6 +76,26 @@ CREATE TABLE day_clients (
     status    INTEGER NOT NULL,
     count     INTEGER NOT NULL,
     PRIMARY KEY (client_id, day, status)
+) WITHOUT ROWID;
+
+-- Blocked queries per client and list ('' when a list has no category), for the "who phones
+-- home" report.
+CREATE TABLE hour_client_lists (
+    hour      INTEGER NOT NULL,
+    client_id INTEGER NOT NULL,
+    list      TEXT NOT NULL,
+    category  TEXT NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (hour, client_id, list, category)
+) WITHOUT ROWID;
+
+CREATE TABLE day_client_lists (
+    client_id INTEGER NOT NULL,
+    day       INTEGER NOT NULL,
+    list      TEXT NOT NULL,
+    category  TEXT NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (client_id, day, list, category)
 ) WITHOUT ROWID;
 
 -- Allow and deny rules added through the API; applied to DNS on top of the lists.

@@ -99,10 +99,11 @@ pub struct BlockingConfig {
     pub answer: BlockAnswer,
     /// TTL of block answers.
     pub ttl: HumanDuration,
-    /// Block lists: files, folders (every `*.txt` inside) or http(s) URLs.
-    pub lists: Vec<ListLocation>,
+    /// Block lists: files, folders (every `*.txt` inside) or http(s) URLs, each optionally
+    /// with a display name and category.
+    pub lists: Vec<ListEntry>,
     /// Allow lists, same forms; an allow match always wins.
-    pub allowlists: Vec<ListLocation>,
+    pub allowlists: Vec<ListEntry>,
     /// How often URL lists are downloaded again.
     pub refresh: HumanDuration,
 }
@@ -113,7 +114,9 @@ impl Default for BlockingConfig {
             enabled: true,
             answer: BlockAnswer::Null,
             ttl: HumanDuration(Duration::from_secs(10)),
-            lists: vec![ListLocation::Path(PathBuf::from("blocklists"))],
+            lists: vec![ListEntry::from(ListLocation::Path(PathBuf::from(
+                "blocklists",
+            )))],
             allowlists: Vec::new(),
             refresh: HumanDuration(Duration::from_secs(24 * 3600)),
         }
@@ -205,8 +208,8 @@ impl Config {
     }
 
     fn resolved(mut self, base: &Path) -> Self {
-        let anchor = |location: &mut ListLocation| {
-            if let ListLocation::Path(path) = location
+        let anchor = |entry: &mut ListEntry| {
+            if let ListLocation::Path(path) = &mut entry.location
                 && path.is_relative()
             {
                 *path = base.join(&*path);
@@ -561,6 +564,101 @@ impl fmt::Display for BlockAnswer {
     }
 }
 
+/// One configured list: where it comes from, and optionally what to call it. Written either as
+/// a string (`"blocklists"`, `"https://…"`) or as a table
+/// (`{ url = "https://…", name = "StevenBlack", category = "ads" }`, or `path = …`). A name or
+/// category missing here is taken from the list's header (`# Title:`, `# Category:`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    pub location: ListLocation,
+    pub name: Option<String>,
+    pub category: Option<String>,
+}
+
+impl From<ListLocation> for ListEntry {
+    fn from(location: ListLocation) -> Self {
+        Self {
+            location,
+            name: None,
+            category: None,
+        }
+    }
+}
+
+/// A category: lower-case letters, digits, `-` and `_`, so it can key statistics and URLs.
+pub fn validate_category(text: &str) -> Result<(), String> {
+    let valid = !text.is_empty()
+        && text.len() <= 32
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid category {text:?} (use up to 32 lower-case letters, digits, '-' or '_', e.g. \"telemetry\")"
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for ListEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Text(String),
+            Table(Table),
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            path: Option<String>,
+            url: Option<String>,
+            name: Option<String>,
+            category: Option<String>,
+        }
+        use serde::de::Error;
+        let table = match Form::deserialize(deserializer).map_err(|_| {
+            D::Error::custom(
+                "expected a path or URL string, or a table with `path` or `url` and optional `name` and `category`",
+            )
+        })? {
+            Form::Text(text) => {
+                return text.parse::<ListLocation>().map(ListEntry::from).map_err(D::Error::custom);
+            }
+            Form::Table(table) => table,
+        };
+        let location = match (table.path, table.url) {
+            (Some(path), None) => ListLocation::Path(PathBuf::from(path)),
+            (None, Some(url)) => match url.parse().map_err(D::Error::custom)? {
+                location @ ListLocation::Url(_) => location,
+                ListLocation::Path(_) => {
+                    return Err(D::Error::custom(format!(
+                        "`url` {url:?} is not an http(s) URL"
+                    )));
+                }
+            },
+            _ => {
+                return Err(D::Error::custom(
+                    "a list table needs exactly one of `path` and `url`",
+                ));
+            }
+        };
+        if let Some(category) = &table.category {
+            validate_category(category).map_err(D::Error::custom)?;
+        }
+        let name = table
+            .name
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty());
+        Ok(Self {
+            location,
+            name,
+            category: table.category,
+        })
+    }
+}
+
 /// Where a list comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListLocation {
@@ -633,7 +731,9 @@ mod tests {
         assert_eq!(config.blocking.ttl.0, Duration::from_secs(10));
         assert_eq!(
             config.blocking.lists,
-            vec![ListLocation::Path(PathBuf::from("/etc/hush/blocklists"))]
+            vec![ListEntry::from(ListLocation::Path(PathBuf::from(
+                "/etc/hush/blocklists"
+            )))]
         );
         assert_eq!(config.querylog.database, PathBuf::from("/etc/hush/hush.db"));
         assert_eq!(
@@ -787,6 +887,56 @@ mod tests {
     fn error_messages_point_at_the_line() {
         let message = error_of("[dns]\ncache_size = 10\nupstream_timeout = \"fast\"\n");
         assert!(message.contains("(line 3)"), "{message}");
+    }
+
+    #[test]
+    fn lists_take_strings_or_tables_with_name_and_category() {
+        let config = parse(
+            "[blocking]\nlists = [\"local.txt\", { url = \"https://example.com/l.txt\", name = \"Example\", category = \"ads\" }, { path = \"t.txt\", category = \"telemetry\" }]",
+        )
+        .unwrap();
+        let lists = &config.blocking.lists;
+        assert_eq!(
+            lists[0].location,
+            ListLocation::Path(PathBuf::from("/etc/hush/local.txt"))
+        );
+        assert_eq!(
+            lists[1].location,
+            ListLocation::Url("https://example.com/l.txt".into())
+        );
+        assert_eq!(
+            (lists[1].name.as_deref(), lists[1].category.as_deref()),
+            (Some("Example"), Some("ads"))
+        );
+        assert_eq!(
+            lists[2].location,
+            ListLocation::Path(PathBuf::from("/etc/hush/t.txt"))
+        );
+        let bad = [
+            (
+                "lists = [{ name = \"x\" }]",
+                "exactly one of `path` and `url`",
+            ),
+            (
+                "lists = [{ path = \"a\", url = \"https://b/c\" }]",
+                "exactly one of",
+            ),
+            ("lists = [{ url = \"notaurl\" }]", "not an http(s) URL"),
+            (
+                "lists = [{ path = \"a\", category = \"Tele Metry\" }]",
+                "invalid category",
+            ),
+            (
+                "lists = [{ path = \"a\", colour = \"red\" }]",
+                "expected a path or URL string",
+            ),
+            ("lists = [42]", "expected a path or URL string"),
+        ];
+        for (line, expected) in bad {
+            let message = error_of(&format!("[blocking]\n{line}"));
+            assert!(message.contains("blocking.lists[0]"), "{line}: {message}");
+            assert!(message.contains(expected), "{line}: {message}");
+        }
     }
 
     #[test]

@@ -209,10 +209,15 @@ pub fn status_of(outcome: &Outcome) -> Status {
 }
 
 fn row_of(event: QueryEvent) -> LogRow {
-    let (rule, list, upstream) = match &event.outcome {
-        Outcome::Blocked(blocked) => (Some(blocked.rule()), Some(blocked.list().to_owned()), None),
-        Outcome::Forwarded { upstream } => (None, None, Some(Arc::clone(upstream))),
-        _ => (None, None, None),
+    let (rule, list, category, upstream) = match &event.outcome {
+        Outcome::Blocked(blocked) => (
+            Some(blocked.rule()),
+            Some(blocked.list().to_owned()),
+            blocked.category().map(str::to_owned),
+            None,
+        ),
+        Outcome::Forwarded { upstream } => (None, None, None, Some(Arc::clone(upstream))),
+        _ => (None, None, None, None),
     };
     let mut domain = event.name.to_string();
     if domain.len() > 1 && domain.ends_with('.') {
@@ -227,6 +232,7 @@ fn row_of(event: QueryEvent) -> LogRow {
         rcode: u16::from(event.rcode),
         rule,
         list,
+        category,
         upstream,
         duration_us: i64::try_from(event.duration.as_micros()).unwrap_or(i64::MAX),
     }

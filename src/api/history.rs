@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::params::Params;
 use crate::control::Control;
-use crate::store::{QueryFilter, Status, TopKind, from_unix_micros, unix_micros};
+use crate::store::{
+    ClientReport, QueryFilter, Status, TopKind, UNCATEGORIZED, from_unix_micros, unix_micros,
+};
 
 /// The most timeline buckets one request may ask for.
 const MAX_BUCKETS: i64 = 10_000;
@@ -162,6 +164,7 @@ pub async fn queries(
                 "rcode": rcode_name(row.rcode),
                 "rule": row.rule,
                 "list": row.list,
+                "category": row.category,
                 "upstream": row.upstream,
                 "duration_us": row.duration_us,
             })
@@ -170,6 +173,66 @@ pub async fn queries(
     Ok(Json(
         json!({ "queries": rows, "next": page.next.map(|id| id.to_string()) }),
     ))
+}
+
+/// "Who phones home": per client, queries and blocked queries by list category and list.
+pub async fn client_report(
+    State(control): State<Arc<Control>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::parse(query.as_deref(), &["from", "to"])?;
+    let range = params.range()?;
+    let reports = control.store.client_report(range).await?;
+    let clients: Vec<Value> = reports
+        .iter()
+        .map(|report| {
+            let mut value = json!(report);
+            value["headline"] = json!(headline(report));
+            value
+        })
+        .collect();
+    Ok(Json(json!({
+        "from": humantime::format_rfc3339_seconds(from_unix_micros(range.from_us)).to_string(),
+        "to": humantime::format_rfc3339_seconds(from_unix_micros(range.to_us)).to_string(),
+        "clients": clients,
+    })))
+}
+
+/// One line a person can read: "192.168.1.23: 1,284 of 1,500 queries blocked, 1,102 of them
+/// telemetry (Xiaomi telemetry)".
+fn headline(report: &ClientReport) -> String {
+    let mut line = format!(
+        "{}: {} of {} queries blocked",
+        report.client,
+        thousands(report.blocked),
+        thousands(report.queries)
+    );
+    if let (Some(category), Some(list)) = (report.by_category.first(), report.by_list.first()) {
+        line.push_str(&format!(
+            ", {} of them {}",
+            thousands(category.blocked),
+            category.category
+        ));
+        if list.category.as_deref().unwrap_or(UNCATEGORIZED) == category.category {
+            line.push_str(&format!(" ({})", list.list));
+        }
+    }
+    line
+}
+
+fn thousands(number: i64) -> String {
+    let digits = number.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if number < 0 {
+        out.push('-');
+    }
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// The rcode as dig prints it.
@@ -185,4 +248,24 @@ fn rcode_name(code: i64) -> String {
         other => return other.to_string(),
     };
     name.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_get_thousands_separators() {
+        let cases = [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (1_284, "1,284"),
+            (1_234_567, "1,234,567"),
+            (-1_000, "-1,000"),
+        ];
+        for (number, text) in cases {
+            assert_eq!(thousands(number), text);
+        }
+    }
 }

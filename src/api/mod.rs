@@ -31,6 +31,7 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/api/stats/top", get(history::top))
         .route("/api/stats/timeline", get(history::timeline))
         .route("/api/queries", get(history::queries))
+        .route("/api/report/clients", get(history::client_report))
         .route(
             "/api/blocking",
             get(manage::blocking).post(manage::set_blocking),

@@ -66,16 +66,32 @@ pub struct BoundPair {
 }
 
 /// Binds UDP then TCP on `addr`. With port 0 the TCP listener takes the port the UDP socket got,
-/// so both protocols share one address as clients expect.
+/// so both protocols share one address as clients expect; if that TCP port is taken, another
+/// port is tried.
 pub fn bind_pair(addr: SocketAddr) -> Result<BoundPair, BindError> {
-    let udp = bind_udp(addr).map_err(|err| BindError::new(addr, err))?;
-    let bound = udp.local_addr().map_err(|err| BindError::new(addr, err))?;
-    let tcp = bind_tcp(bound).map_err(|err| BindError::new(bound, err))?;
-    Ok(BoundPair {
-        addr: bound,
-        udp,
-        tcp,
-    })
+    const EPHEMERAL_ATTEMPTS: usize = 20;
+    let mut attempts = 0;
+    loop {
+        let udp = bind_udp(addr).map_err(|err| BindError::new(addr, err))?;
+        let bound = udp.local_addr().map_err(|err| BindError::new(addr, err))?;
+        match bind_tcp(bound) {
+            Ok(tcp) => {
+                return Ok(BoundPair {
+                    addr: bound,
+                    udp,
+                    tcp,
+                });
+            }
+            Err(err)
+                if addr.port() == 0
+                    && err.kind() == io::ErrorKind::AddrInUse
+                    && attempts < EPHEMERAL_ATTEMPTS =>
+            {
+                attempts += 1;
+            }
+            Err(err) => return Err(BindError::new(bound, err)),
+        }
+    }
 }
 
 fn new_socket(addr: SocketAddr, kind: Type, protocol: Protocol) -> io::Result<Socket> {

@@ -61,6 +61,11 @@ impl Blocked {
     pub fn list(&self) -> &str {
         &self.rules.source(self.matched.source).name
     }
+
+    /// The category of that list, when it has one.
+    pub fn category(&self) -> Option<&str> {
+        self.rules.source(self.matched.source).category.as_deref()
+    }
 }
 
 impl fmt::Debug for Blocked {

@@ -10,28 +10,80 @@ use tracing::{info, warn};
 
 use super::parse::{LineOutcome, Polarity, parse_line};
 use super::{RuleSet, RuleSetBuilder, Source, SourceId};
-use crate::config::{BlockingConfig, ListLocation};
+use crate::config::{BlockingConfig, ListEntry, ListLocation, validate_category};
 
-/// One configured list location and what its rules do.
+/// Header lines searched for a list's title and category.
+const HEADER_LINES: usize = 40;
+
+/// One configured list and what its rules do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListSpec {
-    pub location: ListLocation,
+    pub entry: ListEntry,
     pub polarity: Polarity,
 }
 
 impl ListSpec {
     /// Block lists first, then allowlists, in config order.
     pub fn from_config(blocking: &BlockingConfig) -> Vec<Self> {
-        let block = blocking.lists.iter().map(|location| Self {
-            location: location.clone(),
+        let block = blocking.lists.iter().map(|entry| Self {
+            entry: entry.clone(),
             polarity: Polarity::Block,
         });
-        let allow = blocking.allowlists.iter().map(|location| Self {
-            location: location.clone(),
+        let allow = blocking.allowlists.iter().map(|entry| Self {
+            entry: entry.clone(),
             polarity: Polarity::Allow,
         });
         block.chain(allow).collect()
     }
+
+    /// A spec for one location with no configured name or category.
+    pub fn at(location: ListLocation, polarity: Polarity) -> Self {
+        Self {
+            entry: ListEntry::from(location),
+            polarity,
+        }
+    }
+
+    /// The source for one file of this spec: the configured name and category first, then the
+    /// file's header, then the file name.
+    fn source(&self, fallback_name: &str, location: String, text: Option<&str>) -> Source {
+        let (title, category) = text.map(header_labels).unwrap_or_default();
+        let name = self
+            .entry
+            .name
+            .as_deref()
+            .or(title)
+            .unwrap_or(fallback_name);
+        let category = self.entry.category.as_deref().or(category);
+        Source {
+            name: Arc::from(name),
+            location,
+            polarity: self.polarity,
+            category: category.map(Arc::from),
+        }
+    }
+}
+
+/// The `Title:`/`Name:` and `Category:` a list states in its leading comment lines.
+fn header_labels(text: &str) -> (Option<&str>, Option<&str>) {
+    let (mut title, mut category) = (None, None);
+    for line in text.lines().take(HEADER_LINES) {
+        let Some(comment) = line.trim_start_matches('\u{feff}').strip_prefix(['#', '!']) else {
+            continue;
+        };
+        let Some((key, value)) = comment.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match key.trim().to_ascii_lowercase().as_str() {
+            "title" | "name" if title.is_none() && !value.is_empty() => title = Some(value),
+            "category" if category.is_none() && validate_category(value).is_ok() => {
+                category = Some(value)
+            }
+            _ => {}
+        }
+    }
+    (title, category)
 }
 
 /// Line counts of one source.
@@ -86,11 +138,14 @@ pub fn compile(specs: &[ListSpec]) -> Compiled {
     let mut builder = RuleSetBuilder::default();
     let mut reports = Vec::new();
     for spec in specs {
-        for (source, text) in read_location(spec) {
+        for (fallback_name, location, text) in read_location(&spec.entry.location) {
             let report = match text {
-                Ok(text) => add_source_text(&mut builder, source, &text),
+                Ok(text) => {
+                    let source = spec.source(&fallback_name, location, Some(&text));
+                    add_source_text(&mut builder, source, &text)
+                }
                 Err(message) => SourceReport {
-                    source,
+                    source: spec.source(&fallback_name, location, None),
                     stats: SourceStats::default(),
                     error: Some(message),
                 },
@@ -135,6 +190,7 @@ pub fn compile_custom<'a>(entries: impl IntoIterator<Item = (Polarity, &'a str)>
             name: Arc::from(CUSTOM_SOURCE),
             location: format!("{CUSTOM_SOURCE} rules"),
             polarity,
+            category: None,
         })
     };
     let (Ok(block), Ok(allow)) = (add_source(Polarity::Block), add_source(Polarity::Allow)) else {
@@ -162,6 +218,7 @@ pub fn validate_custom(text: &str) -> Result<(), &'static str> {
                 name: Arc::from(CUSTOM_SOURCE),
                 location: String::new(),
                 polarity: Polarity::Block,
+                category: None,
             });
             match id.map(|id| builder.add(id, rule)) {
                 Ok(Ok(())) => Ok(()),
@@ -211,36 +268,30 @@ fn add_line(builder: &mut RuleSetBuilder, id: SourceId, line: &str, stats: &mut 
     }
 }
 
-/// The sources behind one location, each with its text or the reason it is missing.
-fn read_location(spec: &ListSpec) -> Vec<(Source, Result<String, String>)> {
-    let source = |name: &str, location: String| Source {
-        name: Arc::from(name),
-        location,
-        polarity: spec.polarity,
-    };
-    match &spec.location {
+/// The files behind one location: for each, a fallback name, where it was read, and its text
+/// or the reason it is missing.
+fn read_location(location: &ListLocation) -> Vec<(String, String, Result<String, String>)> {
+    match location {
         ListLocation::Url(url) => vec![(
-            source(url_name(url), url.clone()),
+            url_name(url).to_owned(),
+            url.clone(),
             Err("downloading lists from URLs is not supported by this build yet".to_owned()),
         )],
         ListLocation::Path(path) if path.is_dir() => match list_files(path) {
             Ok(files) => files
                 .into_iter()
                 .map(|file| {
-                    let text = read_text(&file);
-                    (source(&file_stem(&file), file.display().to_string()), text)
+                    (
+                        file_stem(&file),
+                        file.display().to_string(),
+                        read_text(&file),
+                    )
                 })
                 .collect(),
-            Err(message) => vec![(
-                source(&file_stem(path), path.display().to_string()),
-                Err(message),
-            )],
+            Err(message) => vec![(file_stem(path), path.display().to_string(), Err(message))],
         },
         ListLocation::Path(path) => {
-            vec![(
-                source(&file_stem(path), path.display().to_string()),
-                read_text(path),
-            )]
+            vec![(file_stem(path), path.display().to_string(), read_text(path))]
         }
     }
 }
@@ -293,10 +344,10 @@ mod tests {
         .unwrap();
         std::fs::write(dir.path().join("regex.txt"), "/^ad\\d+\\./\n/(?=x)y/\n").unwrap();
         std::fs::write(dir.path().join("notes.md"), "ignored.example.com\n").unwrap();
-        let compiled = compile(&[ListSpec {
-            location: ListLocation::Path(dir.path().to_path_buf()),
-            polarity: Polarity::Block,
-        }]);
+        let compiled = compile(&[ListSpec::at(
+            ListLocation::Path(dir.path().to_path_buf()),
+            Polarity::Block,
+        )]);
         let summary: Vec<(String, SourceStats)> = compiled
             .reports
             .iter()
@@ -333,11 +384,55 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_file_is_reported_not_fatal() {
-        let compiled = compile(&[ListSpec {
-            location: ListLocation::Path(PathBuf::from("/nonexistent/list.txt")),
+    fn names_and_categories_come_from_config_then_header_then_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vendor.txt");
+        std::fs::write(
+            &path,
+            "# Title: Vendor Tracking\n# Category: tracking\nx.example.com\n",
+        )
+        .unwrap();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, "! Category: Not Valid\ny.example.com\n").unwrap();
+        let configured = ListSpec {
+            entry: ListEntry {
+                location: ListLocation::Path(path.clone()),
+                name: Some("Mine".into()),
+                category: Some("telemetry".into()),
+            },
             polarity: Polarity::Block,
-        }]);
+        };
+        let compiled = compile(&[
+            ListSpec::at(ListLocation::Path(path), Polarity::Block),
+            configured,
+            ListSpec::at(ListLocation::Path(plain), Polarity::Block),
+        ]);
+        let labels: Vec<(String, Option<String>)> = compiled
+            .reports
+            .iter()
+            .map(|r| {
+                (
+                    r.source.name.to_string(),
+                    r.source.category.as_deref().map(str::to_owned),
+                )
+            })
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                ("Vendor Tracking".into(), Some("tracking".into())),
+                ("Mine".into(), Some("telemetry".into())),
+                ("plain".into(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_reported_not_fatal() {
+        let compiled = compile(&[ListSpec::at(
+            ListLocation::Path(PathBuf::from("/nonexistent/list.txt")),
+            Polarity::Block,
+        )]);
         let error = compiled.first_error().unwrap().to_string();
         assert!(
             error.starts_with("/nonexistent/list.txt: cannot read"),
@@ -351,10 +446,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("latin1.txt");
         std::fs::write(&path, b"# caf\xe9\nads.example.com\n").unwrap();
-        let compiled = compile(&[ListSpec {
-            location: ListLocation::Path(path),
-            polarity: Polarity::Block,
-        }]);
+        let compiled = compile(&[ListSpec::at(ListLocation::Path(path), Polarity::Block)]);
         assert_eq!(compiled.reports[0].stats.entries, 1);
     }
 }

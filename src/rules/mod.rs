@@ -36,6 +36,8 @@ pub struct Source {
     /// Where the list was read from.
     pub location: String,
     pub polarity: Polarity,
+    /// What the list blocks (`telemetry`, `ads`, `tracking`, …), when known.
+    pub category: Option<Arc<str>>,
 }
 
 /// Index of a [`Source`] in its [`RuleSet`].
@@ -421,6 +423,7 @@ mod tests {
                     name: Arc::from(name),
                     location: format!("{name}.txt"),
                     polarity,
+                    category: None,
                 })
                 .unwrap();
             for line in lines {
@@ -525,6 +528,7 @@ mod tests {
                 name: "first".into(),
                 location: "1".into(),
                 polarity: Polarity::Block,
+                category: None,
             })
             .unwrap();
         let second = builder
@@ -532,6 +536,7 @@ mod tests {
                 name: "second".into(),
                 location: "2".into(),
                 polarity: Polarity::Block,
+                category: None,
             })
             .unwrap();
         let rule = Rule {
@@ -553,6 +558,7 @@ mod tests {
                 name: "r".into(),
                 location: "r".into(),
                 polarity: Polarity::Block,
+                category: None,
             })
             .unwrap();
         let lookahead = Rule {

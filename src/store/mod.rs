@@ -15,7 +15,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-pub use read::{Bucket, QueryFilter, QueryPage, QueryRow, Summary, TimeRange, TopItem, TopKind};
+pub use read::{
+    Bucket, CategoryCount, ClientReport, ListCount, QueryFilter, QueryPage, QueryRow, Summary,
+    TimeRange, TopItem, TopKind, UNCATEGORIZED,
+};
 pub use rules::{CustomRule, RuleKind};
 pub use write::{Interner, LogRow};
 

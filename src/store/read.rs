@@ -49,13 +49,26 @@ struct PeriodTables {
     top_domains: &'static str,
     top_blocked: &'static str,
     top_clients: &'static str,
+    client_totals: &'static str,
+    client_lists: &'static str,
 }
 
 /// Declares the statements of one granularity; aggregation comes first, and names are joined
 /// onto the few winners only.
 macro_rules! period_tables {
-    ($domains:literal, $clients:literal, $unit:literal) => {
+    ($domains:literal, $clients:literal, $lists:literal, $unit:literal) => {
         PeriodTables {
+            client_totals: concat!(
+                "SELECT c.address, t.total, t.blocked FROM (SELECT client_id, SUM(count) AS total, \
+                 SUM(CASE WHEN status = 2 THEN count ELSE 0 END) AS blocked FROM ", $clients,
+                " WHERE ", $unit, " >= ?1 AND ", $unit, " < ?2 GROUP BY client_id) t \
+                 JOIN clients c ON c.id = t.client_id"
+            ),
+            client_lists: concat!(
+                "SELECT c.address, t.list, t.category, t.n FROM (SELECT client_id, list, category, SUM(count) AS n FROM ",
+                $lists, " WHERE ", $unit, " >= ?1 AND ", $unit, " < ?2 GROUP BY client_id, list, category) t \
+                 JOIN clients c ON c.id = t.client_id"
+            ),
             distinct_clients: concat!(
                 "SELECT COUNT(DISTINCT client_id) FROM ",
                 $clients,
@@ -109,9 +122,38 @@ macro_rules! period_tables {
 }
 
 impl PeriodTables {
-    const HOURLY: Self = period_tables!("hour_domains", "hour_clients", "hour");
-    const DAILY: Self = period_tables!("day_domains", "day_clients", "day");
+    const HOURLY: Self =
+        period_tables!("hour_domains", "hour_clients", "hour_client_lists", "hour");
+    const DAILY: Self = period_tables!("day_domains", "day_clients", "day_client_lists", "day");
 }
+
+/// What one client asked and what was blocked, by category and by list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClientReport {
+    pub client: String,
+    pub queries: i64,
+    pub blocked: i64,
+    /// Blocked queries per list category, most first (`uncategorized` for lists without one).
+    pub by_category: Vec<CategoryCount>,
+    /// Blocked queries per list, most first.
+    pub by_list: Vec<ListCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CategoryCount {
+    pub category: String,
+    pub blocked: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ListCount {
+    pub list: String,
+    pub category: Option<String>,
+    pub blocked: i64,
+}
+
+/// The category name used for lists that have none.
+pub const UNCATEGORIZED: &str = "uncategorized";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Summary {
@@ -173,6 +215,7 @@ pub struct QueryRow {
     pub rcode: i64,
     pub rule: Option<String>,
     pub list: Option<String>,
+    pub category: Option<String>,
     pub upstream: Option<String>,
     pub duration_us: i64,
 }
@@ -226,6 +269,68 @@ impl Store {
             summary.blocked_percent = (percent * 100.0).round() / 100.0;
         }
         Ok(summary)
+    }
+
+    /// Per client: queries, blocked, and blocked per category and list; most blocked first.
+    pub async fn client_report(&self, range: TimeRange) -> Result<Vec<ClientReport>, StoreError> {
+        let (tables, (first, end)) = range.period_tables();
+        let totals: Vec<(String, i64, i64)> = sqlx::query_as(tables.client_totals)
+            .bind(first)
+            .bind(end)
+            .fetch_all(&self.reader)
+            .await?;
+        let lists: Vec<(String, String, String, i64)> = sqlx::query_as(tables.client_lists)
+            .bind(first)
+            .bind(end)
+            .fetch_all(&self.reader)
+            .await?;
+        let mut reports: Vec<ClientReport> = totals
+            .into_iter()
+            .map(|(client, queries, blocked)| ClientReport {
+                client,
+                queries,
+                blocked,
+                ..ClientReport::default()
+            })
+            .collect();
+        let index: std::collections::HashMap<String, usize> = reports
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.client.clone(), i))
+            .collect();
+        for (client, list, category, blocked) in lists {
+            let Some(report) = index.get(&client).and_then(|&i| reports.get_mut(i)) else {
+                continue;
+            };
+            let category = (!category.is_empty()).then_some(category);
+            let category_name = category.clone().unwrap_or_else(|| UNCATEGORIZED.to_owned());
+            match report
+                .by_category
+                .iter_mut()
+                .find(|c| c.category == category_name)
+            {
+                Some(existing) => existing.blocked += blocked,
+                None => report.by_category.push(CategoryCount {
+                    category: category_name,
+                    blocked,
+                }),
+            }
+            report.by_list.push(ListCount {
+                list,
+                category,
+                blocked,
+            });
+        }
+        for report in &mut reports {
+            report
+                .by_category
+                .sort_by(|a, b| b.blocked.cmp(&a.blocked).then(a.category.cmp(&b.category)));
+            report
+                .by_list
+                .sort_by(|a, b| b.blocked.cmp(&a.blocked).then(a.list.cmp(&b.list)));
+        }
+        reports.sort_by(|a, b| b.blocked.cmp(&a.blocked).then(a.client.cmp(&b.client)));
+        Ok(reports)
     }
 
     pub async fn top(
@@ -299,7 +404,7 @@ impl Store {
         };
         let mut sql = QueryBuilder::<Sqlite>::new(
             "SELECT q.id, q.time_us, c.address AS client, d.name AS domain, q.qtype, q.status, q.rcode, \
-             q.rule, q.list, q.upstream, q.duration_us \
+             q.rule, q.list, q.category, q.upstream, q.duration_us \
              FROM queries q JOIN clients c ON c.id = q.client_id JOIN domains d ON d.id = q.domain_id WHERE ",
         );
         match domains {

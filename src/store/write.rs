@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use sqlx::query_builder::Separated;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use super::{Status, Store, StoreError};
 
-/// Rows per INSERT statement: 500 rows × 11 values stays far below SQLite's 32,766 variables,
+/// Rows per INSERT statement: 500 rows × 12 values stays far below SQLite's 32,766 variables,
 /// and a fixed size lets the statement cache reuse the prepared statement.
 const ROWS_PER_STATEMENT: usize = 500;
 /// Names kept in the interner before it is emptied: bounds memory on a long-running box.
@@ -29,13 +30,56 @@ const PERIOD_TABLES: [(&str, &str); 4] = [
     ),
     (
         "day_domains (day, domain_id, status, count)",
-        "day, domain_id, status",
+        "domain_id, day, status",
     ),
     (
         "day_clients (day, client_id, status, count)",
-        "day, client_id, status",
+        "client_id, day, status",
     ),
 ];
+/// The hourly and daily counts of blocked queries per client and list.
+const CLIENT_LIST_TABLES: [(&str, &str); 2] = [
+    (
+        "hour_client_lists (hour, client_id, list, category, count)",
+        "hour, client_id, list, category",
+    ),
+    (
+        "day_client_lists (day, client_id, list, category, count)",
+        "client_id, day, list, category",
+    ),
+];
+
+/// A counts-table key: its values are bound in column order.
+trait CountKey: Eq + std::hash::Hash {
+    fn bind(&self, values: &mut Separated<'_, Sqlite, &'static str>);
+}
+
+impl<const N: usize> CountKey for [i64; N] {
+    fn bind(&self, values: &mut Separated<'_, Sqlite, &'static str>) {
+        for value in self {
+            values.push_bind(*value);
+        }
+    }
+}
+
+/// Blocked queries of one client from one list in one hour or day.
+#[derive(PartialEq, Eq, Hash)]
+struct ListKey {
+    period: i64,
+    client: i64,
+    list: String,
+    category: String,
+}
+
+impl CountKey for ListKey {
+    fn bind(&self, values: &mut Separated<'_, Sqlite, &'static str>) {
+        values
+            .push_bind(self.period)
+            .push_bind(self.client)
+            .push_bind(self.list.clone())
+            .push_bind(self.category.clone());
+    }
+}
 
 /// One query as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +92,7 @@ pub struct LogRow {
     pub rcode: u16,
     pub rule: Option<String>,
     pub list: Option<String>,
+    pub category: Option<String>,
     pub upstream: Option<Arc<str>>,
     pub duration_us: i64,
 }
@@ -124,7 +169,7 @@ impl Store {
         };
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO queries (time_us, client_id, domain_id, qtype, status, rcode, rule, list, upstream, duration_us) ",
+                "INSERT INTO queries (time_us, client_id, domain_id, qtype, status, rcode, rule, list, category, upstream, duration_us) ",
             );
             insert.push_values(chunk, |mut values, row| {
                 values
@@ -136,6 +181,7 @@ impl Store {
                     .push_bind(i64::from(row.rcode))
                     .push_bind(row.rule.clone())
                     .push_bind(row.list.clone())
+                    .push_bind(row.category.clone())
                     .push_bind(row.upstream.as_deref().map(str::to_owned))
                     .push_bind(row.duration_us);
             });
@@ -143,6 +189,7 @@ impl Store {
         }
         let mut minutes: HashMap<[i64; 2], i64> = HashMap::new();
         let mut periods: [HashMap<[i64; 3], i64>; 4] = Default::default();
+        let mut client_lists: [HashMap<ListKey, i64>; 2] = Default::default();
         for row in rows {
             let status = row.status.code();
             let (hour, day) = (
@@ -155,6 +202,17 @@ impl Store {
             let domain = id_of(&domains, &interner.domains, &row.domain);
             let client = id_of(&clients, &interner.clients, &row.client);
             // Same order as PERIOD_TABLES.
+            if let Some(list) = &row.list {
+                for (counts, period) in client_lists.iter_mut().zip([hour, day]) {
+                    let key = ListKey {
+                        period,
+                        client,
+                        list: list.clone(),
+                        category: row.category.clone().unwrap_or_default(),
+                    };
+                    *counts.entry(key).or_default() += 1;
+                }
+            }
             for (counts, key) in periods.iter_mut().zip([
                 [hour, domain],
                 [hour, client],
@@ -172,6 +230,9 @@ impl Store {
         )
         .await?;
         for ((table, keys), counts) in PERIOD_TABLES.into_iter().zip(periods) {
+            add_counts(&mut tx, table, keys, counts).await?;
+        }
+        for ((table, keys), counts) in CLIENT_LIST_TABLES.into_iter().zip(client_lists) {
             add_counts(&mut tx, table, keys, counts).await?;
         }
         tx.commit().await?;
@@ -219,6 +280,11 @@ impl Store {
             ),
             ("DELETE FROM day_domains WHERE day < ?1", cutoff_day),
             ("DELETE FROM day_clients WHERE day < ?1", cutoff_day),
+            (
+                "DELETE FROM hour_client_lists WHERE hour = (SELECT MIN(hour) FROM hour_client_lists) AND hour < ?1",
+                cutoff_hour,
+            ),
+            ("DELETE FROM day_client_lists WHERE day < ?1", cutoff_day),
         ];
         for (sql, cutoff) in expired {
             deleted += sqlx::query(sql)
@@ -233,20 +299,18 @@ impl Store {
 
 /// Adds `counts` to a counts table: `table` names it with its columns (keys, then `count`),
 /// `keys` lists its primary key.
-async fn add_counts<const N: usize>(
+async fn add_counts<K: CountKey>(
     tx: &mut SqliteConnection,
     table: &'static str,
     keys: &'static str,
-    counts: HashMap<[i64; N], i64>,
+    counts: HashMap<K, i64>,
 ) -> Result<(), StoreError> {
-    let counts: Vec<([i64; N], i64)> = counts.into_iter().collect();
+    let counts: Vec<(K, i64)> = counts.into_iter().collect();
     for chunk in counts.chunks(ROWS_PER_STATEMENT) {
         let mut upsert = QueryBuilder::<Sqlite>::new("INSERT INTO ");
         upsert.push(table).push(" ");
         upsert.push_values(chunk, |mut values, (key, count)| {
-            for value in key {
-                values.push_bind(*value);
-            }
+            key.bind(&mut values);
             values.push_bind(*count);
         });
         upsert

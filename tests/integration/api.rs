@@ -622,6 +622,7 @@ async fn retention_deletes_old_rows_in_batches() {
         rcode: 0,
         rule: None,
         list: None,
+        category: None,
         upstream: None,
         duration_us: 100,
     };
@@ -669,4 +670,70 @@ async fn retention_deletes_old_rows_in_batches() {
         30,
         "old per-minute counts go too"
     );
+}
+
+#[tokio::test]
+async fn the_report_shows_who_phones_home() {
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("xiaomi.txt"),
+        "# Title: Xiaomi telemetry\n# Category: telemetry\ntracker.example.com\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("ads.txt"),
+        "# Category: ads\nads.example.com\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("plain.txt"), "plain.example.com\n").unwrap();
+    let extra = "[blocking]\nlists = [\"xiaomi.txt\", \"ads.txt\", { path = \"plain.txt\", name = \"Plain\" }]\n";
+    let hush = start_logged_in(dir, upstream.addr, extra).await;
+    let phone = "127.0.0.2";
+    for name in [
+        "a.tracker.example.com.",
+        "b.tracker.example.com.",
+        "tracker.example.com.",
+        "ads.example.com.",
+        "www.example.com.",
+        "example.com.",
+    ] {
+        udp_query_from(phone, hush.dns, name, RecordType::A).await;
+    }
+    udp_query_from("127.0.0.3", hush.dns, "x.ads.example.com.", RecordType::A).await;
+    udp_query_from("127.0.0.3", hush.dns, "plain.example.com.", RecordType::A).await;
+    let rows = hush.wait_for_rows("", 8).await;
+    let categories: BTreeSet<String> = rows.iter().map(|r| r["category"].to_string()).collect();
+    assert!(categories.contains("\"telemetry\""), "{categories:?}");
+
+    let (status, report) = hush.get("/api/report/clients").await;
+    assert_eq!(status, 200, "{report}");
+    let clients = report["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 2);
+    assert_eq!(clients[0]["client"], phone);
+    assert_eq!(
+        (
+            clients[0]["queries"].as_i64(),
+            clients[0]["blocked"].as_i64()
+        ),
+        (Some(6), Some(4))
+    );
+    assert_eq!(
+        clients[0]["by_category"],
+        json!([{"category": "telemetry", "blocked": 3}, {"category": "ads", "blocked": 1}])
+    );
+    assert_eq!(
+        clients[0]["by_list"],
+        json!([{"list": "Xiaomi telemetry", "category": "telemetry", "blocked": 3}, {"list": "ads", "category": "ads", "blocked": 1}])
+    );
+    assert_eq!(
+        clients[0]["headline"],
+        "127.0.0.2: 4 of 6 queries blocked, 3 of them telemetry (Xiaomi telemetry)"
+    );
+    assert_eq!(
+        clients[1]["by_category"],
+        json!([{"category": "ads", "blocked": 1}, {"category": "uncategorized", "blocked": 1}])
+    );
+    let (status, _) = hush.get("/api/report/clients?from=banana").await;
+    assert_eq!(status, 400);
 }

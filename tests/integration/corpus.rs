@@ -11,10 +11,10 @@ use hush::rules::{Compiled, ListSpec, Polarity, QueryName, Verdict, compile};
 use crate::support::corpus;
 
 fn compile_file(path: &Path) -> Compiled {
-    compile(&[ListSpec {
-        location: ListLocation::Path(path.to_path_buf()),
-        polarity: Polarity::Block,
-    }])
+    compile(&[ListSpec::at(
+        ListLocation::Path(path.to_path_buf()),
+        Polarity::Block,
+    )])
 }
 
 fn verdict(compiled: &Compiled, name: &str) -> Verdict {

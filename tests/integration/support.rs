@@ -267,7 +267,18 @@ pub fn with_edns(mut message: Message, payload: u16) -> Message {
 
 /// Sends raw bytes over UDP and returns the raw reply, or `None` if none came in time.
 pub async fn udp_exchange_raw(server: SocketAddr, bytes: &[u8], wait: Duration) -> Option<Vec<u8>> {
-    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    udp_exchange_raw_from("127.0.0.1", server, bytes, wait).await
+}
+
+/// The same from a chosen loopback source address (any of 127.0.0.0/8), to act as another
+/// device.
+pub async fn udp_exchange_raw_from(
+    source: &str,
+    server: SocketAddr,
+    bytes: &[u8],
+    wait: Duration,
+) -> Option<Vec<u8>> {
+    let socket = UdpSocket::bind((source, 0)).await.unwrap();
     socket.send_to(bytes, server).await.unwrap();
     let mut buf = vec![0u8; 65_535];
     let len = tokio::time::timeout(wait, socket.recv(&mut buf))
@@ -280,6 +291,20 @@ pub async fn udp_exchange_raw(server: SocketAddr, bytes: &[u8], wait: Duration) 
 
 pub async fn udp_exchange(server: SocketAddr, message: &Message) -> Message {
     let reply = udp_exchange_raw(server, &message.to_vec().unwrap(), TIMEOUT)
+        .await
+        .expect("no UDP reply in time");
+    Message::from_vec(&reply).unwrap()
+}
+
+/// A query sent from `source` (a 127.0.0.0/8 address).
+pub async fn udp_query_from(
+    source: &str,
+    server: SocketAddr,
+    name: &str,
+    query_type: RecordType,
+) -> Message {
+    let bytes = query_message(name, query_type).to_vec().unwrap();
+    let reply = udp_exchange_raw_from(source, server, &bytes, TIMEOUT)
         .await
         .expect("no UDP reply in time");
     Message::from_vec(&reply).unwrap()
@@ -356,9 +381,14 @@ pub async fn start_logged_in(
     upstream: SocketAddr,
     extra: &str,
 ) -> LoggedHush {
+    let blocking = if extra.contains("[blocking]") {
+        ""
+    } else {
+        "[blocking]\nlists = [\"block.txt\"]\n"
+    };
     let text = format!(
         "[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"udp://{upstream}\"]\nupstream_timeout = \"1s\"\n\
-         [blocking]\nlists = [\"block.txt\"]\n[querylog]\ndatabase = \"history.db\"\n{extra}"
+         {blocking}[querylog]\ndatabase = \"history.db\"\n{extra}"
     );
     let text = if text.contains("[api]") {
         text
