@@ -16,10 +16,9 @@ use crate::dns::outcome::EventSink;
 use crate::dns::policy::{BlockingSwitch, Decision, Policy, SharedPolicy};
 use crate::querylog::WriterStats;
 use crate::rules::{
-    CompileError, Compiled, ListSpec, Polarity, QueryName, RuleSet, SourceReport, compile,
-    compile_custom,
+    CompileError, Compiled, ListSpec, QueryName, RuleSet, SourceReport, compile, compile_custom,
 };
-use crate::store::{RuleKind, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
@@ -207,15 +206,14 @@ impl Control {
     }
 }
 
-async fn custom_rule_set(store: &Store) -> Result<RuleSet, StoreError> {
+/// The custom rules kept in `store`, compiled.
+pub async fn custom_rule_set(store: &Store) -> Result<RuleSet, StoreError> {
     let rules = store.custom_rules().await?;
-    Ok(compile_custom(rules.iter().map(|rule| {
-        let polarity = match rule.kind {
-            RuleKind::Allow => Polarity::Allow,
-            RuleKind::Deny => Polarity::Block,
-        };
-        (polarity, rule.domain.as_str())
-    })))
+    Ok(compile_custom(
+        rules
+            .iter()
+            .map(|rule| (rule.kind.polarity(), rule.domain.as_str())),
+    ))
 }
 
 pub async fn compile_off_thread(specs: Vec<ListSpec>) -> Result<Compiled, String> {

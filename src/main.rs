@@ -11,7 +11,12 @@ use tracing_subscriber::EnvFilter;
 
 use hush::app::{EventTarget, Hush};
 use hush::config::{Config, ConfigError};
-use hush::rules::{ListSpec, Polarity, QueryName, RuleMatch, Verdict, compile};
+use std::sync::Arc;
+
+use hush::control::custom_rule_set;
+use hush::dns::policy::{Decision, Policy};
+use hush::rules::{ListSpec, Polarity, QueryName, RuleMatch, RuleSet, compile};
+use hush::store::Store;
 
 #[derive(Parser)]
 #[command(name = "hush", version, about = "A self-hosted DNS sinkhole")]
@@ -160,8 +165,9 @@ fn check(path: Option<&Path>, domain: &str) -> anyhow::Result<()> {
     if let Some(error) = compiled.first_error() {
         eprintln!("hush: warning: {error}");
     }
-    let rules = &compiled.rules;
-    let describe = |matched: &RuleMatch| {
+    let custom = custom_rules(&config.querylog.database)?;
+    let policy = Policy::new(Arc::new(compiled.rules), Arc::new(custom), &config.blocking);
+    let describe = |rules: &RuleSet, matched: &RuleMatch| {
         let source = rules.source(matched.source);
         format!(
             "\"{}\" in list \"{}\" ({})",
@@ -171,14 +177,36 @@ fn check(path: Option<&Path>, domain: &str) -> anyhow::Result<()> {
         )
     };
     let shown = name.as_str();
-    let line = match rules.decide(&name) {
-        Verdict::Blocked(matched) => format!("{shown}: blocked by {}", describe(&matched)),
-        Verdict::Allowed(matched) => format!("{shown}: allowed by {}", describe(&matched)),
-        Verdict::Unlisted => format!("{shown}: not blocked (no rule matches)"),
+    let line = match policy.decide_name(&name) {
+        Decision::Block(blocked) => format!(
+            "{shown}: blocked by {}",
+            describe(&blocked.rules, &blocked.matched)
+        ),
+        Decision::Allow { rules, matched } => {
+            format!("{shown}: allowed by {}", describe(&rules, &matched))
+        }
+        Decision::Pass => format!("{shown}: not blocked (no rule matches)"),
     };
     println!("{line}");
     if !config.blocking.enabled {
         println!("note: blocking is disabled in the config, so every name is forwarded");
     }
     Ok(())
+}
+
+/// The custom rules kept in the query-history database, if it exists (a check never creates it).
+fn custom_rules(database: &Path) -> anyhow::Result<RuleSet> {
+    if !database.exists() {
+        return Ok(RuleSet::empty());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let store = Store::open(database).await?;
+        let rules = custom_rule_set(&store).await;
+        store.close().await;
+        Ok(rules?)
+    })
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::{Store, StoreError, unix_micros};
+use crate::rules::Polarity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -13,6 +14,14 @@ pub enum RuleKind {
 }
 
 impl RuleKind {
+    /// What a rule of this kind does to DNS.
+    pub fn polarity(self) -> Polarity {
+        match self {
+            Self::Allow => Polarity::Allow,
+            Self::Deny => Polarity::Block,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Self::Allow => "allow",

@@ -119,3 +119,37 @@ fn a_busy_port_fails_with_advice() {
     assert!(stderr.contains("in use"), "{stderr}");
     assert!(stderr.contains("dns.listen"), "{stderr}");
 }
+
+#[test]
+fn check_sees_custom_rules_in_the_database() {
+    let dir = config_dir(
+        "[blocking]\nlists = [\"block.txt\"]\n[querylog]\ndatabase = \"history.db\"\n",
+        "",
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = hush::store::Store::open(&dir.path().join("history.db"))
+            .await
+            .unwrap();
+        store
+            .add_custom_rule(hush::store::RuleKind::Deny, "custom.example.com", None)
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let path = dir.path().join("hush.toml");
+    let out = hush(&[
+        "check",
+        "a.custom.example.com",
+        "--config",
+        path.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(
+            "a.custom.example.com: blocked by \"custom.example.com\" in list \"custom\""
+        ),
+        "{stdout}{}",
+        text(&out.stderr)
+    );
+}

@@ -181,3 +181,122 @@ fn regex_lists_compile_and_lookarounds_are_counted_not_fatal() {
     );
     assert!(stats.entries > 20, "{stats:?}");
 }
+
+/// The lists shipped in `blocklists/`, compiled as the default config does.
+fn shipped() -> Compiled {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("blocklists");
+    compile(&[
+        ListSpec::at(ListLocation::Path(root.clone()), Polarity::Block),
+        ListSpec::at(ListLocation::Path(root.join("allow")), Polarity::Allow),
+    ])
+}
+
+#[test]
+fn shipped_lists_are_clean_named_and_categorised() {
+    let compiled = shipped();
+    assert!(
+        compiled.reports.len() >= 11,
+        "{} lists",
+        compiled.reports.len()
+    );
+    for report in &compiled.reports {
+        let stats = report.stats;
+        assert_eq!(
+            (stats.unsupported, stats.invalid),
+            (0, 0),
+            "{}: {stats:?}",
+            report.source.location
+        );
+        assert!(stats.entries > 0, "{} is empty", report.source.location);
+        let stem = Path::new(&report.source.location)
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert_ne!(
+            *report.source.name, *stem,
+            "{} has no Title header",
+            report.source.location
+        );
+        assert!(
+            report.source.category.is_some(),
+            "{} has no Category header",
+            report.source.location
+        );
+    }
+    let must_block = [
+        "sa.api.intl.miui.com",
+        "tracking.miui.com",
+        "tracking.intl.miui.com",
+        "data.mistat.xiaomi.com",
+        "data.mistat.intl.xiaomi.com",
+        "data.mistat.india.xiaomi.com",
+        "data.mistat.rus.xiaomi.com",
+        "api.ad.xiaomi.com",
+        "api.ad.intl.xiaomi.com",
+        "sdkconfig.ad.intl.xiaomi.com",
+        "v10.events.data.microsoft.com",
+        "scribe.logs.roku.com",
+        "log-config.samsungacr.com",
+        "us.ad.lgsmartad.com",
+        "device-metrics-us.amazon.com",
+    ];
+    for name in must_block {
+        assert!(
+            matches!(verdict(&compiled, name), Verdict::Blocked(_)),
+            "{name} not blocked"
+        );
+    }
+    let must_work = [
+        "api.sec.miui.com",
+        "xmpush.xiaomi.com",
+        "grs.hicloud.com",
+        "settings-win.data.microsoft.com",
+        "account.xiaomi.com",
+        "www.apple.com",
+        "mesu.apple.com",
+        "www.samsung.com",
+        "update.microsoft.com",
+    ];
+    for name in must_work {
+        assert!(
+            !matches!(verdict(&compiled, name), Verdict::Blocked(_)),
+            "{name} is blocked"
+        );
+    }
+}
+
+/// A popular name blocked by a shipped list is a broken site for users unless the name really
+/// is a vendor tracker. Popular trackers exist (phones ask for them constantly, so DNS-level
+/// popularity lists carry them), so the oracle is independent curation: every name of
+/// `top10k.txt` that the shipped lists block must also be blocked by HaGeZi's vendor lists.
+#[test]
+fn popular_names_are_blocked_only_when_independent_curation_agrees() {
+    let Some(top) = corpus("top10k.txt") else {
+        return;
+    };
+    let Some(telemetry) = corpus("telemetry") else {
+        return;
+    };
+    let compiled = shipped();
+    let hagezi = compile(&[ListSpec::at(ListLocation::Path(telemetry), Polarity::Block)]);
+    let mut disputed = Vec::new();
+    let mut agreed = 0;
+    for name in lines(&top) {
+        if !matches!(verdict(&compiled, &name), Verdict::Blocked(_)) {
+            continue;
+        }
+        match verdict(&hagezi, &name) {
+            Verdict::Blocked(_) => agreed += 1,
+            _ => disputed.push(name),
+        }
+    }
+    assert!(
+        disputed.is_empty(),
+        "popular names blocked without independent support: {disputed:?}"
+    );
+    assert!(
+        agreed > 10,
+        "only {agreed} popular trackers blocked: the check would prove little"
+    );
+}
