@@ -21,7 +21,10 @@ use crate::dns::handler::DnsHandler;
 use crate::dns::listener::{BindError, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER, bind_pair};
 use crate::dns::outcome::EventSink;
 use crate::dns::pipeline::Pipeline;
-use crate::dns::upstream::{UpstreamSetupError, Upstreams};
+use crate::dns::upstream::{UpstreamSetupError, Upstreams, own_resolver};
+use crate::lists::cache::ListCache;
+use crate::lists::download::{Downloader, MAX_LIST_BYTES};
+use crate::lists::watch;
 use crate::querylog::QueryLogWriter;
 use crate::rules::ListSpec;
 use crate::store::{Store, StoreError};
@@ -43,6 +46,8 @@ pub enum StartError {
     },
     #[error("building the rules failed: {0}")]
     Rules(String),
+    #[error("setting up list downloads failed: {0}")]
+    Downloads(String),
 }
 
 /// Where query events go.
@@ -61,6 +66,8 @@ pub struct Hush {
     server: Server<DnsHandler>,
     api: (oneshot::Sender<()>, JoinHandle<()>),
     writer: Option<QueryLogWriter>,
+    /// List downloads and the list-file watch.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Hush {
@@ -70,7 +77,7 @@ impl Hush {
         config_path: Option<PathBuf>,
         events: EventTarget,
     ) -> Result<Self, StartError> {
-        let compiled = compile_off_thread(ListSpec::from_config(&config.blocking))
+        let compiled = compile_off_thread(ListSpec::from_config(&config))
             .await
             .map_err(StartError::Rules)?;
         if let Some(error) = compiled.first_error() {
@@ -93,6 +100,14 @@ impl Hush {
             EventTarget::QueryLog => (EventSink::disabled(), None),
         };
         let upstreams = Upstreams::new(&config.dns.upstreams, config.dns.upstream_timeout.0)?;
+        let resolver = own_resolver(&config.dns.upstreams, config.dns.upstream_timeout.0)
+            .map_err(|err| StartError::Downloads(err.to_string()))?;
+        let downloader = Downloader::new(
+            ListCache::beside(&config.querylog.database),
+            resolver,
+            MAX_LIST_BYTES,
+        )
+        .map_err(|err| StartError::Downloads(err.to_string()))?;
         let admission = Admission::new(&config.dns.allowed_clients, config.dns.rate_limit);
         let cache = AnswerCache::new(config.dns.cache_size);
         let api_listen = config.api.listen;
@@ -104,6 +119,7 @@ impl Hush {
                 store,
                 events: Arc::new(sink),
                 writer: writer.as_ref().map(|writer| Arc::clone(&writer.stats)),
+                downloader: Arc::new(downloader),
             })
             .await?,
         );
@@ -121,6 +137,10 @@ impl Hush {
         });
         let dns_addrs = bind_all(&control.config().dns.listen, &mut server)?;
         let (api_addr, api) = serve_api(api_listen, Arc::clone(&control)).await?;
+        let background = vec![
+            refresh_url_lists(Arc::clone(&control)),
+            watch::spawn(Arc::clone(&control), watch::POLL_INTERVAL),
+        ];
         info!(dns = ?dns_addrs, api = %api_addr, "hush is serving");
         Ok(Self {
             control,
@@ -129,6 +149,7 @@ impl Hush {
             server,
             api,
             writer,
+            background,
         })
     }
 
@@ -147,6 +168,9 @@ impl Hush {
 
     /// Stops the DNS listeners and the API, then writes every queued query-log row.
     pub async fn shutdown(mut self) {
+        for task in &self.background {
+            task.abort();
+        }
         if let Err(error) = self.server.shutdown_gracefully().await {
             warn!(%error, "DNS server stopped with an error");
         }
@@ -180,6 +204,22 @@ impl Hush {
         self.shutdown().await;
         Ok(())
     }
+}
+
+/// Downloads the URL lists now and then every `blocking.refresh`, swapping in new rules when a
+/// list changed. Startup does not wait for this: hush serves with the cached copies meanwhile.
+fn refresh_url_lists(control: Arc<Control>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let urls = control.list_urls();
+            if control.downloader.fetch_all(&urls).await
+                && let Err(err) = control.reload().await
+            {
+                warn!(%err, "new list downloads could not be applied");
+            }
+            tokio::time::sleep(control.config().blocking.refresh.0).await;
+        }
+    })
 }
 
 async fn serve_api(

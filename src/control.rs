@@ -10,10 +10,11 @@ use arc_swap::ArcSwap;
 use tokio::sync::Mutex;
 use tracing::{info, warn};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ListLocation};
 use crate::dns::metrics::DnsMetrics;
 use crate::dns::outcome::EventSink;
 use crate::dns::policy::{BlockingSwitch, Decision, Policy, SharedPolicy};
+use crate::lists::download::Downloader;
 use crate::querylog::WriterStats;
 use crate::rules::{
     CompileError, Compiled, ListSpec, QueryName, RuleSet, SourceReport, compile, compile_custom,
@@ -63,6 +64,7 @@ pub struct Control {
     pub events: Arc<EventSink>,
     /// Present when the query log is enabled.
     pub writer: Option<Arc<WriterStats>>,
+    pub downloader: Arc<Downloader>,
     pub started: Instant,
     config: ArcSwap<Config>,
     config_path: Option<PathBuf>,
@@ -80,6 +82,7 @@ pub struct ControlParts {
     pub store: Store,
     pub events: Arc<EventSink>,
     pub writer: Option<Arc<WriterStats>>,
+    pub downloader: Arc<Downloader>,
 }
 
 impl Control {
@@ -97,6 +100,7 @@ impl Control {
             metrics: Arc::new(DnsMetrics::default()),
             events: parts.events,
             writer: parts.writer,
+            downloader: parts.downloader,
             started: Instant::now(),
             config: ArcSwap::from_pointee(parts.config),
             config_path: parts.config_path,
@@ -129,7 +133,7 @@ impl Control {
             }
             None => Config::clone(&self.config.load()),
         };
-        let compiled = compile_off_thread(ListSpec::from_config(&config.blocking))
+        let compiled = compile_off_thread(ListSpec::from_config(&config))
             .await
             .map_err(ReloadError::Internal)?;
         if let Some(error) = compiled.first_error() {
@@ -170,6 +174,41 @@ impl Control {
             "rules reloaded"
         );
         Ok(summary)
+    }
+
+    /// The URL lists of the running config.
+    pub fn list_urls(&self) -> Vec<String> {
+        let config = self.config();
+        let blocking = &config.blocking;
+        blocking
+            .lists
+            .iter()
+            .chain(&blocking.allowlists)
+            .filter_map(|entry| match &entry.location {
+                ListLocation::Url(url) => Some(url.clone()),
+                ListLocation::Path(_) => None,
+            })
+            .collect()
+    }
+
+    /// Downloads the URL lists now, then rebuilds the rules from every list.
+    pub async fn refresh_lists(&self) -> Result<ReloadSummary, ReloadError> {
+        self.downloader.fetch_all(&self.list_urls()).await;
+        self.reload().await
+    }
+
+    /// When a list's current content was obtained and what went wrong last, for `/api/lists`:
+    /// a download's fetch time and last error for URL lists, the build time for local ones.
+    pub fn list_status(&self, report: &SourceReport) -> (Option<SystemTime>, Option<String>) {
+        if report.source.is_remote() {
+            let url = &report.source.location;
+            let fetched = self.downloader.cache().meta(url).fetched;
+            let error = self.downloader.error(url).or_else(|| report.error.clone());
+            (fetched, error)
+        } else {
+            let loaded = report.error.is_none().then(|| self.lists.load().loaded);
+            (loaded, report.error.clone())
+        }
     }
 
     /// Re-reads the custom rules from the store and applies them to DNS at once.

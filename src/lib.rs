@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod control;
 pub mod dns;
+pub mod lists;
 pub mod querylog;
 pub mod rules;
 pub mod store;

@@ -114,7 +114,7 @@ fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
         || "built-in defaults".to_owned(),
         |p| p.display().to_string(),
     );
-    let compiled = compile(&ListSpec::from_config(&config.blocking));
+    let compiled = compile(&ListSpec::from_config(&config));
     if let Some(error) = compiled.first_error() {
         return Err(UsageError(format!("{name}: blocking.lists: {error}")).into());
     }
@@ -161,7 +161,7 @@ fn check(path: Option<&Path>, domain: &str) -> anyhow::Result<()> {
     let (config, _) = load_config(path)?;
     let name = QueryName::from_text(domain)
         .ok_or_else(|| UsageError(format!("{domain:?} is not a domain name")))?;
-    let compiled = compile(&ListSpec::from_config(&config.blocking));
+    let compiled = compile(&ListSpec::from_config(&config));
     if let Some(error) = compiled.first_error() {
         eprintln!("hush: warning: {error}");
     }

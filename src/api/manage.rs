@@ -161,8 +161,10 @@ fn lists_json(control: &Control) -> Value {
         .reports
         .iter()
         .map(|report| {
+            let (updated, error) = control.list_status(report);
             json!({
                 "source": report.source.location,
+                "category": report.source.category.as_deref(),
                 "name": &*report.source.name,
                 "kind": match report.source.polarity {
                     Polarity::Block => "block",
@@ -172,8 +174,8 @@ fn lists_json(control: &Control) -> Value {
                 "skipped": report.stats.skipped,
                 "unsupported": report.stats.unsupported,
                 "invalid": report.stats.invalid,
-                "updated": report.error.is_none().then(|| rfc3339(lists.loaded)),
-                "error": report.error,
+                "updated": updated.map(rfc3339),
+                "error": error,
             })
         })
         .collect();
@@ -186,7 +188,7 @@ pub async fn lists(State(control): State<Arc<Control>>) -> Json<Value> {
 
 pub async fn refresh_lists(State(control): State<Arc<Control>>) -> Result<Json<Value>, ApiError> {
     control
-        .reload()
+        .refresh_lists()
         .await
         .map_err(|err| ApiError::unprocessable(err.to_string()))?;
     Ok(Json(lists_json(&control)))

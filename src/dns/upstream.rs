@@ -170,7 +170,8 @@ async fn attempt(
     }
 }
 
-fn build_resolver(upstream: &Upstream, timeout: Duration) -> Result<TokioResolver, NetError> {
+/// hickory's description of one upstream server.
+fn name_server(upstream: &Upstream) -> NameServerConfig {
     let connection = |protocol: ProtocolConfig| {
         let mut connection = ConnectionConfig::new(protocol);
         connection.port = upstream.addr.port();
@@ -191,11 +192,15 @@ fn build_resolver(upstream: &Upstream, timeout: Duration) -> Result<TokioResolve
             path: Arc::clone(path),
         })],
     };
-    let server = NameServerConfig::new(upstream.addr.ip(), true, connections);
-    let config = ResolverConfig::from_parts(None, Vec::new(), vec![server]);
+    NameServerConfig::new(upstream.addr.ip(), true, connections)
+}
+
+/// The resolver of one upstream for forwarding: no cache (hush caches after policy), one
+/// attempt (failover is ours), names taken as given.
+fn build_resolver(upstream: &Upstream, timeout: Duration) -> Result<TokioResolver, NetError> {
+    let config = ResolverConfig::from_parts(None, Vec::new(), vec![name_server(upstream)]);
     let mut options = ResolverOpts::default();
     options.timeout = timeout;
-    // Failover between upstreams is ours; one attempt per server per query.
     options.attempts = 1;
     options.cache_size = 0;
     options.use_hosts_file = ResolveHosts::Never;
@@ -203,6 +208,19 @@ fn build_resolver(upstream: &Upstream, timeout: Duration) -> Result<TokioResolve
     options.num_concurrent_reqs = 1;
     options.max_active_requests = 1024;
     options.ndots = 0;
+    TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        .with_options(options)
+        .build()
+}
+
+/// A resolver over all upstreams for hush's own lookups (list hosts): the box's system
+/// resolver often points back at hush itself, which may not be serving yet.
+pub fn own_resolver(upstreams: &[Upstream], timeout: Duration) -> Result<TokioResolver, NetError> {
+    let servers = upstreams.iter().map(name_server).collect();
+    let config = ResolverConfig::from_parts(None, Vec::new(), servers);
+    let mut options = ResolverOpts::default();
+    options.timeout = timeout;
+    options.use_hosts_file = ResolveHosts::Never;
     TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
         .with_options(options)
         .build()

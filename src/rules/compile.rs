@@ -10,7 +10,8 @@ use tracing::{info, warn};
 
 use super::parse::{LineOutcome, Polarity, parse_line};
 use super::{RuleSet, RuleSetBuilder, Source, SourceId};
-use crate::config::{BlockingConfig, ListEntry, ListLocation, validate_category};
+use crate::config::{Config, ListEntry, ListLocation, validate_category};
+use crate::lists::cache::ListCache;
 
 /// Header lines searched for a list's title and category.
 const HEADER_LINES: usize = 40;
@@ -20,27 +21,37 @@ const HEADER_LINES: usize = 40;
 pub struct ListSpec {
     pub entry: ListEntry,
     pub polarity: Polarity,
+    /// Where downloaded copies of URL lists are kept.
+    pub cache: Option<ListCache>,
 }
 
 impl ListSpec {
-    /// Block lists first, then allowlists, in config order.
-    pub fn from_config(blocking: &BlockingConfig) -> Vec<Self> {
-        let block = blocking.lists.iter().map(|entry| Self {
-            entry: entry.clone(),
-            polarity: Polarity::Block,
-        });
-        let allow = blocking.allowlists.iter().map(|entry| Self {
-            entry: entry.clone(),
-            polarity: Polarity::Allow,
-        });
-        block.chain(allow).collect()
+    /// Block lists first, then allowlists, in config order; URL lists read from the download
+    /// cache beside the database.
+    pub fn from_config(config: &Config) -> Vec<Self> {
+        let cache = ListCache::beside(&config.querylog.database);
+        let blocking = &config.blocking;
+        let block = blocking.lists.iter().map(|entry| (entry, Polarity::Block));
+        let allow = blocking
+            .allowlists
+            .iter()
+            .map(|entry| (entry, Polarity::Allow));
+        block
+            .chain(allow)
+            .map(|(entry, polarity)| Self {
+                entry: entry.clone(),
+                polarity,
+                cache: Some(cache.clone()),
+            })
+            .collect()
     }
 
-    /// A spec for one location with no configured name or category.
+    /// A spec for one location with no configured name or category and no download cache.
     pub fn at(location: ListLocation, polarity: Polarity) -> Self {
         Self {
             entry: ListEntry::from(location),
             polarity,
+            cache: None,
         }
     }
 
@@ -122,14 +133,18 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    /// The first source that could not be read, as an error.
+    /// The first local source that could not be read, as an error. (A URL list without a
+    /// downloaded copy is reported but is no error here: it may simply not be fetched yet.)
     pub fn first_error(&self) -> Option<CompileError> {
-        self.reports.iter().find_map(|report| {
-            report.error.as_ref().map(|message| CompileError::Source {
-                location: report.source.location.clone(),
-                message: message.clone(),
+        self.reports
+            .iter()
+            .filter(|report| !report.source.is_remote())
+            .find_map(|report| {
+                report.error.as_ref().map(|message| CompileError::Source {
+                    location: report.source.location.clone(),
+                    message: message.clone(),
+                })
             })
-        })
     }
 }
 
@@ -138,7 +153,9 @@ pub fn compile(specs: &[ListSpec]) -> Compiled {
     let mut builder = RuleSetBuilder::default();
     let mut reports = Vec::new();
     for spec in specs {
-        for (fallback_name, location, text) in read_location(&spec.entry.location) {
+        for (fallback_name, location, text) in
+            read_location(&spec.entry.location, spec.cache.as_ref())
+        {
             let report = match text {
                 Ok(text) => {
                     let source = spec.source(&fallback_name, location, Some(&text));
@@ -261,22 +278,47 @@ fn add_line(builder: &mut RuleSetBuilder, id: SourceId, line: &str, stats: &mut 
     });
     match outcome {
         LineOutcome::Rules if rejected_regex => stats.unsupported += 1,
-        LineOutcome::Rules => {}
-        LineOutcome::Comment | LineOutcome::Local => stats.skipped += 1,
-        LineOutcome::Unsupported => stats.unsupported += 1,
-        LineOutcome::TooBroad | LineOutcome::Invalid => stats.invalid += 1,
+        outcome => stats.count(outcome),
+    }
+}
+
+/// What `text` would contribute as a list, without building anything: a cheap check that a
+/// download is a list at all.
+pub fn inspect(text: &str) -> SourceStats {
+    let mut stats = SourceStats::default();
+    for line in text.lines() {
+        let outcome = parse_line(line, &mut |_| stats.entries += 1);
+        stats.count(outcome);
+    }
+    stats
+}
+
+impl SourceStats {
+    /// Counts a line that was not (only) rules; rules are counted as they are added.
+    fn count(&mut self, outcome: LineOutcome) {
+        match outcome {
+            LineOutcome::Rules => {}
+            LineOutcome::Comment | LineOutcome::Local => self.skipped += 1,
+            LineOutcome::Unsupported => self.unsupported += 1,
+            LineOutcome::TooBroad | LineOutcome::Invalid => self.invalid += 1,
+        }
     }
 }
 
 /// The files behind one location: for each, a fallback name, where it was read, and its text
 /// or the reason it is missing.
-fn read_location(location: &ListLocation) -> Vec<(String, String, Result<String, String>)> {
+fn read_location(
+    location: &ListLocation,
+    cache: Option<&ListCache>,
+) -> Vec<(String, String, Result<String, String>)> {
     match location {
-        ListLocation::Url(url) => vec![(
-            url_name(url).to_owned(),
-            url.clone(),
-            Err("downloading lists from URLs is not supported by this build yet".to_owned()),
-        )],
+        ListLocation::Url(url) => {
+            let text = match cache.map(|cache| cache.read_body(url)) {
+                Some(Ok(bytes)) => Ok(decode_lossy(bytes)),
+                _ => Err("not downloaded yet".to_owned()),
+            };
+            vec![(url_name(url).to_owned(), url.clone(), text)]
+        }
         ListLocation::Path(path) if path.is_dir() => match list_files(path) {
             Ok(files) => files
                 .into_iter()
@@ -310,12 +352,15 @@ fn list_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
 /// Lists are read as bytes and decoded leniently: one stray Latin-1 comment must not drop a
 /// whole list.
 fn read_text(path: &Path) -> Result<String, String> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
-        }),
-        Err(err) => Err(format!("cannot read: {err}")),
+    std::fs::read(path)
+        .map(decode_lossy)
+        .map_err(|err| format!("cannot read: {err}"))
+}
+
+pub fn decode_lossy(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => String::from_utf8_lossy(err.as_bytes()).into_owned(),
     }
 }
 
@@ -401,6 +446,7 @@ mod tests {
                 category: Some("telemetry".into()),
             },
             polarity: Polarity::Block,
+            cache: None,
         };
         let compiled = compile(&[
             ListSpec::at(ListLocation::Path(path), Polarity::Block),

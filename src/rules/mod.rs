@@ -40,6 +40,13 @@ pub struct Source {
     pub category: Option<Arc<str>>,
 }
 
+impl Source {
+    /// True for lists downloaded from a URL.
+    pub fn is_remote(&self) -> bool {
+        self.location.starts_with("http://") || self.location.starts_with("https://")
+    }
+}
+
 /// Index of a [`Source`] in its [`RuleSet`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SourceId(u16);
