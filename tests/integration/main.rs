@@ -6,5 +6,6 @@ mod blocking;
 mod cli;
 mod corpus;
 mod forwarding;
+mod lists;
 mod serving;
 mod support;
