@@ -148,8 +148,13 @@ fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
             Polarity::Allow => "allow",
         };
         let stats = report.stats;
+        let note = report
+            .error
+            .as_deref()
+            .map(|error| format!(" ({error})"))
+            .unwrap_or_default();
         println!(
-            "  {kind} {}: {} entries, {} skipped, {} unsupported, {} invalid",
+            "  {kind} {}: {} entries, {} skipped, {} unsupported, {} invalid{note}",
             report.source.location, stats.entries, stats.skipped, stats.unsupported, stats.invalid
         );
     }
