@@ -75,11 +75,15 @@ impl ListSpec {
     }
 }
 
-/// The `Title:`/`Name:` and `Category:` a list states in its leading comment lines.
+/// The `Title:`/`Name:` and `Category:` a list states in its leading comment lines (`#`, `!`
+/// or, in RPZ zones, `;`).
 fn header_labels(text: &str) -> (Option<&str>, Option<&str>) {
     let (mut title, mut category) = (None, None);
     for line in text.lines().take(HEADER_LINES) {
-        let Some(comment) = line.trim_start_matches('\u{feff}').strip_prefix(['#', '!']) else {
+        let Some(comment) = line
+            .trim_start_matches('\u{feff}')
+            .strip_prefix(['#', '!', ';'])
+        else {
             continue;
         };
         let Some((key, value)) = comment.split_once(':') else {

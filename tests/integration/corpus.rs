@@ -300,3 +300,33 @@ fn popular_names_are_blocked_only_when_independent_curation_agrees() {
         "only {agreed} popular trackers blocked: the check would prove little"
     );
 }
+
+#[test]
+fn every_vendor_telemetry_list_compiles_cleanly() {
+    let Some(folder) = corpus("telemetry") else {
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "txt"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 19, "{} files", files.len());
+    for file in files {
+        let compiled = compile_file(&file);
+        let stats = compiled.reports[0].stats;
+        assert!(stats.entries > 50, "{}: {stats:?}", file.display());
+        assert_eq!(
+            (stats.unsupported, stats.invalid),
+            (0, 0),
+            "{}: {stats:?}",
+            file.display()
+        );
+        assert!(
+            compiled.reports[0].source.name.contains("HaGeZi"),
+            "{}: title not read",
+            file.display()
+        );
+    }
+}

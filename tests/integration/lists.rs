@@ -213,3 +213,31 @@ async fn a_list_file_edited_on_disk_is_picked_up() {
     hush.write_list("block.txt", "www.example.com\n");
     eventually_blocked(hush.addr, "tracker.example.com.", false).await;
 }
+
+#[tokio::test]
+async fn an_oversized_download_is_refused_and_the_copy_kept() {
+    use hush::lists::cache::ListCache;
+    use hush::lists::download::{Downloader, Fetch};
+    let (http, server, _task) = start_list_server("a.example.com\nb.example.com\n").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ListCache::beside(&dir.path().join("hush.db"));
+    let resolver = hush::dns::upstream::own_resolver(&[], Duration::from_secs(1)).unwrap();
+    let url = format!("http://{http}/list.txt");
+    let roomy = Downloader::new(cache.clone(), resolver.clone(), 1 << 20).unwrap();
+    assert_eq!(roomy.fetch(&url).await, Fetch::Updated);
+    {
+        let mut server = server.lock().unwrap();
+        server.etag = "\"v2\"".into();
+        server.body = "big.example.com\n".repeat(100);
+    }
+    let tight = Downloader::new(cache.clone(), resolver, 64).unwrap();
+    match tight.fetch(&url).await {
+        Fetch::Failed(error) => assert!(error.contains("larger than 64 bytes"), "{error}"),
+        other => panic!("an oversized list was accepted: {other:?}"),
+    }
+    assert_eq!(
+        cache.read_body(&url).unwrap(),
+        b"a.example.com\nb.example.com\n"
+    );
+    assert_eq!(tight.error(&url).map(|e| e.contains("larger")), Some(true));
+}
