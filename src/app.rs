@@ -25,7 +25,7 @@ use crate::dns::upstream::{UpstreamSetupError, Upstreams, own_resolver};
 use crate::lists::cache::ListCache;
 use crate::lists::download::{Downloader, MAX_LIST_BYTES};
 use crate::lists::watch;
-use crate::querylog::QueryLogWriter;
+use crate::querylog::{Privacy, QueryLogWriter};
 use crate::rules::ListSpec;
 use crate::store::{Store, StoreError};
 
@@ -93,8 +93,12 @@ impl Hush {
         let (sink, writer) = match events {
             EventTarget::Sink(sink) => (sink, None),
             EventTarget::QueryLog if config.querylog.enabled => {
+                let privacy = Privacy {
+                    anonymize_clients: config.querylog.anonymize_clients,
+                    log_names: config.querylog.log_names,
+                };
                 let (sink, writer) =
-                    QueryLogWriter::spawn(store.clone(), config.querylog.retention.0);
+                    QueryLogWriter::spawn(store.clone(), config.querylog.retention.0, privacy);
                 (sink, Some(writer))
             }
             EventTarget::QueryLog => (EventSink::disabled(), None),

@@ -131,6 +131,10 @@ pub struct QueryLogConfig {
     /// Rows older than this are deleted.
     pub retention: HumanDuration,
     pub enabled: bool,
+    /// Store clients as their network (IPv4 /24, IPv6 /56) instead of their address.
+    pub anonymize_clients: bool,
+    /// `false` keeps counts but stores no query names (nor the rules, which name them).
+    pub log_names: bool,
 }
 
 impl Default for QueryLogConfig {
@@ -139,6 +143,8 @@ impl Default for QueryLogConfig {
             database: PathBuf::from("hush.db"),
             retention: HumanDuration(Duration::from_secs(30 * 24 * 3600)),
             enabled: true,
+            anonymize_clients: false,
+            log_names: true,
         }
     }
 }

@@ -4,10 +4,12 @@
 //! fills and further events are dropped and counted by the [`EventSink`]. Retention runs in the
 //! same task, in small deletes between batches, so it never competes with writing.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use ipnet::IpNet;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
@@ -26,6 +28,18 @@ const RETENTION_BATCHES_PER_PASS: usize = 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Attempts at the final flush on shutdown before the remaining rows are given up.
 const SHUTDOWN_ATTEMPTS: u32 = 3;
+
+/// What the query log keeps of each query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Privacy {
+    /// Store the client's network (IPv4 /24, IPv6 /56), not its address.
+    pub anonymize_clients: bool,
+    /// Store query names (and the rules that name them).
+    pub log_names: bool,
+}
+
+/// The name stored when `querylog.log_names` is off: counts survive, names do not.
+pub const HIDDEN_NAME: &str = "(hidden)";
 
 /// Counters of the writer, read by `/api/health` and `/metrics`.
 #[derive(Debug, Default)]
@@ -59,7 +73,7 @@ pub struct QueryLogWriter {
 
 impl QueryLogWriter {
     /// Starts the writer; the returned sink is what the DNS handler emits into.
-    pub fn spawn(store: Store, retention: Duration) -> (EventSink, Self) {
+    pub fn spawn(store: Store, retention: Duration, privacy: Privacy) -> (EventSink, Self) {
         let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
         let (shutdown, shutdown_rx) = oneshot::channel();
         let stats = Arc::new(WriterStats::default());
@@ -69,6 +83,7 @@ impl QueryLogWriter {
             interner: Interner::default(),
             batch: Vec::with_capacity(BATCH_SIZE),
             backoff: Duration::from_millis(100),
+            privacy,
         };
         let task = tokio::spawn(writer.run(receiver, shutdown_rx, retention));
         (
@@ -96,6 +111,7 @@ struct Writer {
     interner: Interner,
     batch: Vec<LogRow>,
     backoff: Duration,
+    privacy: Privacy,
 }
 
 impl Writer {
@@ -116,7 +132,8 @@ impl Writer {
                     if count == 0 {
                         break;
                     }
-                    self.batch.extend(received.drain(..).map(row_of));
+                    let privacy = self.privacy;
+                    self.batch.extend(received.drain(..).map(|event| row_of(event, privacy)));
                     if self.batch.len() >= BATCH_SIZE {
                         self.flush().await;
                     }
@@ -129,7 +146,7 @@ impl Writer {
         }
         events.close();
         while let Some(event) = events.recv().await {
-            self.batch.push(row_of(event));
+            self.batch.push(row_of(event, self.privacy));
             if self.batch.len() >= BATCH_SIZE {
                 self.flush_for_shutdown().await;
             }
@@ -208,7 +225,7 @@ pub fn status_of(outcome: &Outcome) -> Status {
     }
 }
 
-fn row_of(event: QueryEvent) -> LogRow {
+fn row_of(event: QueryEvent, privacy: Privacy) -> LogRow {
     let (rule, list, category, upstream) = match &event.outcome {
         Outcome::Blocked(blocked) => (
             Some(blocked.rule()),
@@ -219,13 +236,23 @@ fn row_of(event: QueryEvent) -> LogRow {
         Outcome::Forwarded { upstream } => (None, None, None, Some(Arc::clone(upstream))),
         _ => (None, None, None, None),
     };
-    let mut domain = event.name.to_string();
-    if domain.len() > 1 && domain.ends_with('.') {
-        domain.pop();
-    }
+    let (domain, rule) = if privacy.log_names {
+        let mut domain = event.name.to_string();
+        if domain.len() > 1 && domain.ends_with('.') {
+            domain.pop();
+        }
+        (domain, rule)
+    } else {
+        (HIDDEN_NAME.to_owned(), None)
+    };
+    let client = if privacy.anonymize_clients {
+        network_of(event.client)
+    } else {
+        event.client
+    };
     LogRow {
         time_us: unix_micros(event.time),
-        client: event.client.to_string(),
+        client: client.to_string(),
         domain,
         qtype: u16::from(event.query_type),
         status: status_of(&event.outcome),
@@ -235,5 +262,32 @@ fn row_of(event: QueryEvent) -> LogRow {
         category,
         upstream,
         duration_us: i64::try_from(event.duration.as_micros()).unwrap_or(i64::MAX),
+    }
+}
+
+/// The client's network: the address with its host part zeroed (IPv4 /24, IPv6 /56), enough to
+/// tell households and subnets apart but not devices.
+fn network_of(client: IpAddr) -> IpAddr {
+    let prefix = match client {
+        IpAddr::V4(_) => 24,
+        IpAddr::V6(_) => 56,
+    };
+    IpNet::new(client, prefix).map_or(client, |net| net.network())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymized_clients_keep_only_their_network() {
+        let cases = [
+            ("192.168.1.23", "192.168.1.0"),
+            ("10.1.2.3", "10.1.2.0"),
+            ("2001:db8:1234:5678:9abc::1", "2001:db8:1234:5600::"),
+        ];
+        for (client, network) in cases {
+            assert_eq!(network_of(client.parse().unwrap()).to_string(), network);
+        }
     }
 }

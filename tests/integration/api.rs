@@ -737,3 +737,41 @@ async fn the_report_shows_who_phones_home() {
     let (status, _) = hush.get("/api/report/clients?from=banana").await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn privacy_options_keep_counts_but_not_devices_or_names() {
+    let upstream = Upstream::start().await;
+    let hush = start_logged(
+        upstream.addr,
+        "tracker.example.com\n",
+        "anonymize_clients = true\nlog_names = false\n",
+    )
+    .await;
+    udp_query_from("127.0.0.2", hush.dns, "www.example.com.", RecordType::A).await;
+    udp_query_from(
+        "127.0.0.3",
+        hush.dns,
+        "a.tracker.example.com.",
+        RecordType::A,
+    )
+    .await;
+    let rows = hush.wait_for_rows("", 2).await;
+    for row in &rows {
+        assert_eq!(row["client"], "127.0.0.0", "{row}");
+        assert_eq!(row["domain"], "(hidden)", "{row}");
+        assert_eq!(row["rule"], Value::Null, "{row}");
+    }
+    assert_eq!(rows[0]["list"], "block", "the list (not a name) is kept");
+    let (_, summary) = hush.get("/api/stats/summary").await;
+    assert_eq!(
+        (summary["queries"].as_i64(), summary["blocked"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(summary["clients"], 1);
+    let (_, rows) = hush.get("/api/queries?client=127.0.0.2").await;
+    assert_eq!(
+        rows["queries"].as_array().unwrap().len(),
+        0,
+        "addresses are not stored"
+    );
+}
