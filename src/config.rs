@@ -106,6 +106,11 @@ pub struct BlockingConfig {
     pub allowlists: Vec<ListEntry>,
     /// How often URL lists are downloaded again.
     pub refresh: HumanDuration,
+    /// Answer `use-application-dns.net` with NXDOMAIN, so browsers (Firefox) keep their lookups
+    /// on hush instead of switching to their own DNS-over-HTTPS.
+    pub doh_canary: bool,
+    /// Answer iCloud Private Relay's names with NXDOMAIN, so Apple devices use hush too.
+    pub block_private_relay: bool,
 }
 
 impl Default for BlockingConfig {
@@ -119,6 +124,8 @@ impl Default for BlockingConfig {
             )))],
             allowlists: Vec::new(),
             refresh: HumanDuration(Duration::from_secs(24 * 3600)),
+            doh_canary: true,
+            block_private_relay: false,
         }
     }
 }

@@ -86,6 +86,8 @@ pub enum RefusalReason {
     RateLimited,
     /// Not a standard query of class IN with one question.
     Unsupported,
+    /// An ANY query, answered minimally per RFC 8482 instead of forwarded.
+    AnyQuery,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

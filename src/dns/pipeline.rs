@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use hickory_proto::op::{LowerQuery, ResponseCode};
-use hickory_proto::rr::{DNSClass, Name};
+use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 use super::admission::Admission;
 use super::answer_check::cloaked_by;
@@ -53,6 +53,15 @@ impl Pipeline {
                 Decision::Pass => false,
             }
         };
+        // RFC 8482: ANY is answered minimally, after policy (a blocked name stays blocked) and
+        // before anything is forwarded: ANY answers are the favourite of amplification attacks
+        // and nothing a real client may depend on.
+        if query_type == RecordType::ANY {
+            return Resolution {
+                reply: Reply::minimal_any(query.original().name()),
+                outcome: Outcome::Refused(RefusalReason::AnyQuery),
+            };
+        }
         // Cache before upstream: a hit never leaves the box. The answer check still runs on
         // hits because the rules may have changed since the answer was stored.
         if let Some(reply) = self.cache.get(name, query_type) {
@@ -95,7 +104,7 @@ impl Pipeline {
 fn block(policy: &Policy, query: &LowerQuery, blocked: Blocked) -> Resolution {
     Resolution {
         reply: Reply::blocked(
-            policy.answer,
+            policy.answer_for(&blocked),
             policy.ttl,
             query.original().name(),
             query.query_type(),

@@ -12,7 +12,7 @@ use hickory_proto::rr::LowerName;
 
 use super::outcome::Blocked;
 use crate::config::{BlockAnswer, BlockingConfig};
-use crate::rules::{QueryName, RuleMatch, RuleSet, Verdict};
+use crate::rules::{QueryName, RuleMatch, RuleSet, Verdict, compile_builtin};
 
 /// The shared, swappable policy.
 pub type SharedPolicy = Arc<ArcSwap<Policy>>;
@@ -23,6 +23,9 @@ pub struct Policy {
     pub lists: Arc<RuleSet>,
     /// Rules added through the API.
     pub custom: Arc<RuleSet>,
+    /// hush's own anti-bypass rules (browser DoH canary, iCloud Private Relay), answered with
+    /// NXDOMAIN whatever `blocking.answer` says: that is the signal those clients look for.
+    pub builtin: Arc<RuleSet>,
     pub answer: BlockAnswer,
     /// TTL of block answers, in seconds.
     pub ttl: u32,
@@ -46,6 +49,10 @@ impl Policy {
         Self {
             lists,
             custom,
+            builtin: Arc::new(compile_builtin(
+                blocking.doh_canary,
+                blocking.block_private_relay,
+            )),
             answer: blocking.answer,
             ttl: u32::try_from(blocking.ttl.0.as_secs()).unwrap_or(u32::MAX),
         }
@@ -56,12 +63,14 @@ impl Policy {
         Self {
             lists: Arc::clone(&self.lists),
             custom,
+            builtin: Arc::clone(&self.builtin),
             answer: self.answer,
             ttl: self.ttl,
         }
     }
 
-    /// An allow match in either rule set wins; then a custom block, then a list block.
+    /// An allow match in the custom rules or the lists wins; then hush's own rules, a custom
+    /// block, a list block.
     pub fn decide(&self, name: &LowerName) -> Decision {
         match QueryName::from_lower(name) {
             Some(name) => self.decide_name(&name),
@@ -86,9 +95,21 @@ impl Policy {
         match (custom, lists) {
             (Verdict::Allowed(matched), _) => allow(&self.custom, matched),
             (_, Verdict::Allowed(matched)) => allow(&self.lists, matched),
+            _ if let Verdict::Blocked(matched) = self.builtin.decide(name) => {
+                block(&self.builtin, matched)
+            }
             (Verdict::Blocked(matched), _) => block(&self.custom, matched),
             (_, Verdict::Blocked(matched)) => block(&self.lists, matched),
             (Verdict::Unlisted, Verdict::Unlisted) => Decision::Pass,
+        }
+    }
+
+    /// The answer for a blocked query: NXDOMAIN for hush's own rules, else `blocking.answer`.
+    pub fn answer_for(&self, blocked: &Blocked) -> BlockAnswer {
+        if Arc::ptr_eq(&blocked.rules, &self.builtin) {
+            BlockAnswer::Nxdomain
+        } else {
+            self.answer
         }
     }
 }

@@ -4,10 +4,14 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::rdata::{A, AAAA, HINFO};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::config::BlockAnswer;
+
+/// TTL of the RFC 8482 answer: it never changes, so clients may keep it (the RFC suggests a
+/// long TTL; a day keeps a misbehaving client from asking every second).
+const ANY_ANSWER_TTL: u32 = 86_400;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -22,6 +26,20 @@ impl Reply {
         Self {
             rcode,
             answers: Vec::new(),
+            authorities: Vec::new(),
+        }
+    }
+
+    /// The minimal answer to an ANY query (RFC 8482 §4.2): one synthesized HINFO record.
+    pub fn minimal_any(name: &Name) -> Self {
+        let hinfo = HINFO::new("RFC8482".to_owned(), String::new());
+        Self {
+            rcode: ResponseCode::NoError,
+            answers: vec![Record::from_rdata(
+                name.clone(),
+                ANY_ANSWER_TTL,
+                RData::HINFO(hinfo),
+            )],
             authorities: Vec::new(),
         }
     }

@@ -228,6 +228,38 @@ pub fn compile_custom<'a>(entries: impl IntoIterator<Item = (Polarity, &'a str)>
     builder.finish()
 }
 
+/// The name of the source of hush's own rules.
+pub const BUILT_IN_SOURCE: &str = "built-in";
+
+/// The rules hush adds itself to keep devices from bypassing it: the browser DoH canary
+/// (exactly that name, RFC-less but honoured by Firefox) and iCloud Private Relay's names.
+pub fn compile_builtin(doh_canary: bool, private_relay: bool) -> RuleSet {
+    let mut builder = RuleSetBuilder::default();
+    let Ok(source) = builder.add_source(Source {
+        name: Arc::from(BUILT_IN_SOURCE),
+        location: "hush".to_owned(),
+        polarity: Polarity::Block,
+        category: Some(Arc::from("bypass")),
+    }) else {
+        return builder.finish();
+    };
+    let mut stats = SourceStats::default();
+    if doh_canary {
+        add_line(
+            &mut builder,
+            source,
+            "|use-application-dns.net^",
+            &mut stats,
+        );
+    }
+    if private_relay {
+        for name in ["mask.icloud.com", "mask-h2.icloud.com"] {
+            add_line(&mut builder, source, name, &mut stats);
+        }
+    }
+    builder.finish()
+}
+
 /// Checks that `text` is exactly one block-style rule, as a custom rule must be.
 pub fn validate_custom(text: &str) -> Result<(), &'static str> {
     let mut rules = Vec::new();

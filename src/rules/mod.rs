@@ -18,8 +18,8 @@ use hashbrown::HashTable;
 use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
 
 pub use compile::{
-    CUSTOM_SOURCE, CompileError, Compiled, ListSpec, SourceReport, SourceStats, compile,
-    compile_custom, validate_custom,
+    BUILT_IN_SOURCE, CUSTOM_SOURCE, CompileError, Compiled, ListSpec, SourceReport, SourceStats,
+    compile, compile_builtin, compile_custom, validate_custom,
 };
 pub use name::QueryName;
 pub use parse::{LineOutcome, Pattern, Polarity, Rule};
