@@ -103,7 +103,11 @@ impl Hush {
             }
             EventTarget::QueryLog => (EventSink::disabled(), None),
         };
-        let upstreams = Upstreams::new(&config.dns.upstreams, config.dns.upstream_timeout.0)?;
+        let upstreams = Upstreams::new(
+            &config.dns.upstreams,
+            config.dns.upstream_timeout.0,
+            config.dns.max_inflight,
+        )?;
         let resolver = own_resolver(&config.dns.upstreams, config.dns.upstream_timeout.0)
             .map_err(|err| StartError::Downloads(err.to_string()))?;
         let downloader = Downloader::new(
@@ -113,7 +117,7 @@ impl Hush {
         )
         .map_err(|err| StartError::Downloads(err.to_string()))?;
         let admission = Admission::new(&config.dns.allowed_clients, config.dns.rate_limit);
-        let cache = AnswerCache::new(config.dns.cache_size);
+        let cache = AnswerCache::new(config.dns.cache_size, config.dns.serve_stale.0);
         let api_listen = config.api.listen;
         let control = Arc::new(
             Control::new(ControlParts {

@@ -51,6 +51,12 @@ pub struct DnsConfig {
     pub upstream_timeout: HumanDuration,
     /// Answers kept in the cache; 0 disables it.
     pub cache_size: usize,
+    /// How long past its TTL a cached answer may still be served when every upstream fails
+    /// (RFC 8767 "serve-stale"); "0s" turns it off.
+    pub serve_stale: HumanDuration,
+    /// Upstream queries in flight at once; beyond it new questions get SERVFAIL at once instead
+    /// of queueing without bound. Identical concurrent questions share one upstream query.
+    pub max_inflight: usize,
     /// Clients allowed to query; everyone else gets REFUSED.
     pub allowed_clients: Vec<ClientNet>,
     /// Queries per second per client IP; 0 turns the limit off.
@@ -80,6 +86,8 @@ impl Default for DnsConfig {
             ],
             upstream_timeout: HumanDuration(Duration::from_secs(2)),
             cache_size: 10_000,
+            serve_stale: HumanDuration(Duration::from_secs(86_400)),
+            max_inflight: 1_024,
             allowed_clients: nets
                 .iter()
                 .filter_map(|net| net.parse().ok())
@@ -267,6 +275,15 @@ impl Config {
             return fail(
                 "dns.cache_size",
                 format!("{} is above the limit of 10000000", self.dns.cache_size),
+            );
+        }
+        if self.dns.serve_stale.0 > Duration::from_secs(7 * 24 * 3600) {
+            return fail("dns.serve_stale", "must be at most 7d".into());
+        }
+        if self.dns.max_inflight == 0 || self.dns.max_inflight > 100_000 {
+            return fail(
+                "dns.max_inflight",
+                format!("{} is outside 1..100000", self.dns.max_inflight),
             );
         }
         if self.blocking.ttl.0 > Duration::from_secs(7 * 24 * 3600) {

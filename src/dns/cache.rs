@@ -1,5 +1,7 @@
 //! The answer cache: upstream answers kept for their TTL, keyed on the question, handed out with
-//! TTLs counted down by the time spent in the cache. Sharded so concurrent queries rarely meet
+//! TTLs counted down by the time spent in the cache. Expired answers are kept a while longer
+//! for serve-stale (RFC 8767): when every upstream fails, a stale answer with a short TTL beats
+//! SERVFAIL. Sharded so concurrent queries rarely meet
 //! on one lock; lookups hash the question instead of building an owned key, so a hit allocates
 //! only the records it returns.
 
@@ -15,6 +17,8 @@ use super::reply::Reply;
 
 /// Longest time an answer is kept, whatever its TTL says.
 const MAX_TTL: u32 = 86_400;
+/// TTL of a stale answer (RFC 8767 §4 recommends 30 seconds).
+const STALE_TTL: u32 = 30;
 
 struct Entry {
     name: LowerName,
@@ -27,11 +31,22 @@ struct Entry {
 pub struct AnswerCache {
     shards: Vec<Mutex<LruCache<u64, Arc<Entry>>>>,
     hasher: foldhash::fast::RandomState,
+    /// How long past expiry an entry stays for serve-stale.
+    stale_for: Duration,
+}
+
+/// Which answers a lookup may return.
+#[derive(Clone, Copy)]
+enum Freshness {
+    Fresh,
+    /// Expired, but within the serve-stale window.
+    Stale,
 }
 
 impl AnswerCache {
-    /// A cache holding about `capacity` answers; 0 disables it.
-    pub fn new(capacity: usize) -> Self {
+    /// A cache holding about `capacity` answers (0 disables it), keeping expired ones for
+    /// `stale_for` in case every upstream fails.
+    pub fn new(capacity: usize, stale_for: Duration) -> Self {
         let shard_count = if capacity >= 1024 { 16 } else { 1 };
         let per_shard = capacity.div_ceil(shard_count);
         let shards = match NonZeroUsize::new(per_shard) {
@@ -43,6 +58,7 @@ impl AnswerCache {
         Self {
             shards,
             hasher: foldhash::fast::RandomState::default(),
+            stale_for,
         }
     }
 
@@ -65,10 +81,21 @@ impl AnswerCache {
 
     /// The cached reply with TTLs reduced by its age, if present and not expired.
     pub fn get(&self, name: &LowerName, query_type: RecordType) -> Option<Reply> {
-        self.get_at(name, query_type, Instant::now())
+        self.get_at(name, query_type, Instant::now(), Freshness::Fresh)
     }
 
-    fn get_at(&self, name: &LowerName, query_type: RecordType, now: Instant) -> Option<Reply> {
+    /// An expired reply still inside the serve-stale window, with every TTL set to 30 s.
+    pub fn get_stale(&self, name: &LowerName, query_type: RecordType) -> Option<Reply> {
+        self.get_at(name, query_type, Instant::now(), Freshness::Stale)
+    }
+
+    fn get_at(
+        &self,
+        name: &LowerName,
+        query_type: RecordType,
+        now: Instant,
+        wanted: Freshness,
+    ) -> Option<Reply> {
         let key = self.key(name, query_type);
         let entry = {
             let mut shard = self.shard(key)?;
@@ -77,11 +104,15 @@ impl AnswerCache {
                 return None;
             }
             let age = now.saturating_duration_since(entry.stored);
-            if age >= Duration::from_secs(u64::from(entry.ttl)) {
+            let lifetime = Duration::from_secs(u64::from(entry.ttl));
+            if age >= lifetime + self.stale_for {
                 shard.pop(&key);
                 return None;
             }
-            entry
+            match (wanted, age < lifetime) {
+                (Freshness::Fresh, true) | (Freshness::Stale, false) => entry,
+                _ => return None,
+            }
         };
         let age = now.saturating_duration_since(entry.stored).as_secs() as u32;
         let count_down = |records: &[Record]| -> Vec<Record> {
@@ -89,7 +120,10 @@ impl AnswerCache {
                 .iter()
                 .map(|record| {
                     let mut record = record.clone();
-                    record.ttl = record.ttl.saturating_sub(age);
+                    record.ttl = match wanted {
+                        Freshness::Fresh => record.ttl.saturating_sub(age),
+                        Freshness::Stale => STALE_TTL,
+                    };
                     record
                 })
                 .collect()
@@ -152,37 +186,69 @@ mod tests {
 
     #[test]
     fn ttls_count_down_and_entries_expire() {
-        let cache = AnswerCache::new(100);
+        let cache = AnswerCache::new(100, Duration::ZERO);
         let (name, stored) = reply(300);
         cache.insert(&name, RecordType::A, &stored, 300);
         let now = Instant::now();
+        let fresh = Freshness::Fresh;
         let later = cache
-            .get_at(&name, RecordType::A, now + Duration::from_secs(100))
+            .get_at(&name, RecordType::A, now + Duration::from_secs(100), fresh)
             .unwrap();
         assert_eq!(later.answers[0].ttl, 200);
-        assert!(cache.get_at(&name, RecordType::AAAA, now).is_none());
+        assert!(cache.get_at(&name, RecordType::AAAA, now, fresh).is_none());
         assert!(
             cache
-                .get_at(&name, RecordType::A, now + Duration::from_secs(301))
+                .get_at(&name, RecordType::A, now + Duration::from_secs(301), fresh)
                 .is_none()
         );
         assert!(cache.is_empty(), "an expired entry is removed when met");
     }
 
     #[test]
+    fn expired_answers_stay_for_serve_stale_with_a_short_ttl() {
+        let cache = AnswerCache::new(100, Duration::from_secs(3600));
+        let (name, stored) = reply(300);
+        cache.insert(&name, RecordType::A, &stored, 300);
+        let now = Instant::now();
+        let expired = now + Duration::from_secs(400);
+        assert!(
+            cache
+                .get_at(&name, RecordType::A, now, Freshness::Stale)
+                .is_none(),
+            "still fresh"
+        );
+        assert!(
+            cache
+                .get_at(&name, RecordType::A, expired, Freshness::Fresh)
+                .is_none()
+        );
+        let stale = cache
+            .get_at(&name, RecordType::A, expired, Freshness::Stale)
+            .unwrap();
+        assert_eq!(stale.answers[0].ttl, STALE_TTL);
+        let too_old = now + Duration::from_secs(300 + 3600);
+        assert!(
+            cache
+                .get_at(&name, RecordType::A, too_old, Freshness::Stale)
+                .is_none()
+        );
+        assert!(cache.is_empty());
+    }
+
+    #[test]
     fn zero_capacity_and_zero_ttl_cache_nothing() {
         let (name, stored) = reply(300);
-        let disabled = AnswerCache::new(0);
+        let disabled = AnswerCache::new(0, Duration::ZERO);
         disabled.insert(&name, RecordType::A, &stored, 300);
         assert!(disabled.get(&name, RecordType::A).is_none());
-        let cache = AnswerCache::new(10);
+        let cache = AnswerCache::new(10, Duration::ZERO);
         cache.insert(&name, RecordType::A, &stored, 0);
         assert!(cache.get(&name, RecordType::A).is_none());
     }
 
     #[test]
     fn least_recently_used_answers_are_evicted() {
-        let cache = AnswerCache::new(2);
+        let cache = AnswerCache::new(2, Duration::ZERO);
         let (_, stored) = reply(300);
         let names: Vec<LowerName> = ["a.example.", "b.example.", "c.example."]
             .iter()

@@ -96,6 +96,8 @@ pub enum FailureReason {
     UpstreamTimeout,
     /// Upstreams answered SERVFAIL/REFUSED or could not be reached.
     UpstreamError,
+    /// Too many upstream queries were already in flight (`dns.max_inflight`).
+    Overloaded,
 }
 
 /// One record of the query history: who asked what, and how it ended.

@@ -76,9 +76,13 @@ impl Pipeline {
                 };
                 self.checked(query, answer.reply, exempt, forwarded)
             }
-            Err(reason) => Resolution {
-                reply: Reply::empty(ResponseCode::ServFail),
-                outcome: Outcome::Failed(reason),
+            // Every upstream failed: an expired answer (RFC 8767) beats SERVFAIL.
+            Err(reason) => match self.cache.get_stale(name, query_type) {
+                Some(stale) => self.checked(query, stale, exempt, Outcome::Cached),
+                None => Resolution {
+                    reply: Reply::empty(ResponseCode::ServFail),
+                    outcome: Outcome::Failed(reason),
+                },
             },
         }
     }

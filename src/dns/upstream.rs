@@ -2,20 +2,24 @@
 //! resolver (cache off: hush caches answers itself, after policy), so hush knows which server
 //! answered and controls failover: servers are tried fastest-first by a smoothed round-trip
 //! time, a failing one is penalised, and the whole query shares one `upstream_timeout` budget.
-//! The upstream's rcode is kept: NXDOMAIN stays NXDOMAIN, NODATA stays NODATA.
+//! The upstream's rcode is kept: NXDOMAIN stays NXDOMAIN, NODATA stays NODATA. Identical
+//! questions asked at the same time share one upstream query, and the number of questions in
+//! flight is bounded, so a burst (or a flood of random names) cannot pile up without limit.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::{Name, Record, RecordType};
+use hickory_proto::rr::{LowerName, Name, Record, RecordType};
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ProtocolConfig, ResolveHosts, ResolverConfig, ResolverOpts,
 };
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
+use tokio::sync::{OnceCell, Semaphore};
 use tracing::debug;
 
 use super::outcome::FailureReason;
@@ -29,7 +33,7 @@ const FAILURE_PENALTY_US: u32 = 500_000;
 const MIN_ATTEMPT: Duration = Duration::from_millis(300);
 
 /// An upstream's answer and how long it may be cached.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct UpstreamAnswer {
     pub reply: Reply,
     /// Seconds the answer may be reused: the smallest record TTL, or the negative TTL.
@@ -53,9 +57,15 @@ impl Server {
     }
 }
 
+/// The result every asker of one in-flight question receives.
+type Shared = Arc<OnceCell<Result<UpstreamAnswer, FailureReason>>>;
+
 pub struct Upstreams {
     servers: Vec<Server>,
     timeout: Duration,
+    /// Questions being asked upstream right now, each shared by everyone asking it.
+    inflight: Mutex<HashMap<(LowerName, RecordType), Shared>>,
+    permits: Semaphore,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +81,11 @@ enum AttemptError {
 }
 
 impl Upstreams {
-    pub fn new(upstreams: &[Upstream], timeout: Duration) -> Result<Self, UpstreamSetupError> {
+    pub fn new(
+        upstreams: &[Upstream],
+        timeout: Duration,
+        max_inflight: usize,
+    ) -> Result<Self, UpstreamSetupError> {
         let servers = upstreams
             .iter()
             .map(|upstream| {
@@ -88,11 +102,53 @@ impl Upstreams {
                 })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { servers, timeout })
+        Ok(Self {
+            servers,
+            timeout,
+            inflight: Mutex::new(HashMap::new()),
+            permits: Semaphore::new(max_inflight),
+        })
+    }
+
+    /// Answers a question upstream. If the same question is already in flight, waits for that
+    /// answer instead of asking again; if `max_inflight` questions are, fails at once.
+    pub async fn resolve(
+        &self,
+        name: &Name,
+        query_type: RecordType,
+    ) -> Result<UpstreamAnswer, FailureReason> {
+        let key = (LowerName::from(name), query_type);
+        let shared = {
+            let mut inflight = self
+                .inflight
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            Arc::clone(inflight.entry(key.clone()).or_default())
+        };
+        let result = shared
+            .get_or_init(|| async {
+                let Ok(_permit) = self.permits.try_acquire() else {
+                    return Err(FailureReason::Overloaded);
+                };
+                self.ask(name, query_type).await
+            })
+            .await
+            .clone();
+        let mut inflight = self
+            .inflight
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if inflight
+            .get(&key)
+            .is_some_and(|current| Arc::ptr_eq(current, &shared))
+        {
+            inflight.remove(&key);
+        }
+        result
     }
 
     /// Asks the upstreams, fastest first, until one gives a usable answer or the budget ends.
-    pub async fn resolve(
+    async fn ask(
         &self,
         name: &Name,
         query_type: RecordType,

@@ -102,3 +102,81 @@ async fn any_queries_get_the_minimal_rfc8482_answer() {
     let blocked = udp_query(hush.addr, "tracker.example.com.", RecordType::ANY).await;
     assert!(blocked.answers.is_empty(), "a blocked name stays blocked");
 }
+
+#[tokio::test]
+async fn identical_concurrent_questions_share_one_upstream_query() {
+    let upstream = Upstream::start().await;
+    let hush = start_hush(upstream.addr, "", "", "").await;
+    let asks: Vec<_> = (0..10)
+        .map(|_| tokio::spawn(udp_query(hush.addr, "slow.example.com.", RecordType::A)))
+        .collect();
+    for ask in asks {
+        assert_eq!(
+            answers(&ask.await.unwrap()),
+            ["slow.example.com. A 192.0.2.9"]
+        );
+    }
+    assert_eq!(
+        upstream.count("slow.example.com"),
+        1,
+        "ten askers, one upstream query"
+    );
+}
+
+#[tokio::test]
+async fn past_max_inflight_new_questions_fail_at_once() {
+    let upstream = Upstream::start().await;
+    let hush = start_hush(upstream.addr, "", "", "max_inflight = 1").await;
+    let started = std::time::Instant::now();
+    let (first, second) = tokio::join!(
+        udp_query(hush.addr, "slow.example.com.", RecordType::A),
+        async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            udp_query(hush.addr, "slow2.example.com.", RecordType::A).await
+        }
+    );
+    assert_eq!(answers(&first), ["slow.example.com. A 192.0.2.9"]);
+    assert_eq!(second.metadata.response_code, ResponseCode::ServFail);
+    assert!(started.elapsed() < SLOW_ANSWER * 3);
+}
+
+#[tokio::test]
+async fn a_stale_answer_beats_servfail_when_upstreams_die() {
+    let mut upstream = Upstream::start().await;
+    let mut hush = start_hush(upstream.addr, "", "", "").await;
+    let fresh = udp_query(hush.addr, "short.example.com.", RecordType::A).await;
+    assert_eq!(fresh.answers[0].ttl, 1);
+    hush.next_event().await;
+    upstream.stop();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let stale = udp_query(hush.addr, "short.example.com.", RecordType::A).await;
+    assert_eq!(answers(&stale), ["short.example.com. A 192.0.2.7"]);
+    assert_eq!(stale.answers[0].ttl, 30, "RFC 8767 stale TTL");
+    assert_eq!(hush.next_event().await.outcome.status(), "cached");
+    let never_seen = udp_query(hush.addr, "www.example.com.", RecordType::A).await;
+    assert_eq!(never_seen.metadata.response_code, ResponseCode::ServFail);
+}
+
+#[tokio::test]
+async fn an_upstream_answering_garbage_gives_servfail_in_time() {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        while let Ok((len, from)) = socket.recv_from(&mut buf).await {
+            // The query's ID, then noise: parsable as neither an answer nor anything else.
+            let mut junk = buf[..2.min(len)].to_vec();
+            junk.extend((0..40u8).map(|b| b.wrapping_mul(73)));
+            let _ = socket.send_to(&junk, from).await;
+        }
+    });
+    let hush = start_hush(addr, "", "", "").await;
+    let started = std::time::Instant::now();
+    let reply = udp_query(hush.addr, "www.example.com.", RecordType::A).await;
+    assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -26,6 +26,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 pub const ZONE_TTL: u32 = 300;
 /// Number and size of the TXT strings of `big.example.com`: far beyond 512 bytes.
 pub const BIG_TXT_RECORDS: usize = 30;
+/// How long the upstream takes to answer names starting with "slow".
+pub const SLOW_ANSWER: Duration = Duration::from_millis(300);
 
 /// The zone the test upstream serves.
 fn zone_answer(name: &str, query_type: RecordType) -> (ResponseCode, Vec<Record>, Vec<Record>) {
@@ -97,6 +99,14 @@ fn zone_answer(name: &str, query_type: RecordType) -> (ResponseCode, Vec<Record>
                 RData::A(A::new(192, 0, 2, 1)),
             )
         }]),
+        ("short.example.com.", T::A) => answer(vec![Record::from_rdata(
+            owner.clone(),
+            1,
+            RData::A(A::new(192, 0, 2, 7)),
+        )]),
+        (slow, T::A) if slow.starts_with("slow") => {
+            answer(vec![record(RData::A(A::new(192, 0, 2, 9)))])
+        }
         ("servfail.example.com.", _) => (ResponseCode::ServFail, Vec::new(), Vec::new()),
         // Names that exist with other types: NODATA, with the SOA for negative caching.
         ("www.example.com.", _) | ("example.com.", _) => (ResponseCode::NoError, Vec::new(), soa()),
@@ -121,6 +131,10 @@ impl RequestHandler for ZoneHandler {
             .lock()
             .unwrap()
             .push((name.clone(), query.query_type()));
+        if name.starts_with("slow") {
+            // Names starting with "slow" answer after a delay, to overlap concurrent questions.
+            tokio::time::sleep(SLOW_ANSWER).await;
+        }
         let (rcode, answers, authorities) = zone_answer(&name, query.query_type());
         let mut metadata = Metadata::response_from_request(&request.metadata);
         metadata.response_code = rcode;
@@ -141,7 +155,7 @@ impl RequestHandler for ZoneHandler {
 pub struct Upstream {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<(String, RecordType)>>>,
-    _server: Server<ZoneHandler>,
+    server: Option<Server<ZoneHandler>>,
 }
 
 impl Upstream {
@@ -158,7 +172,7 @@ impl Upstream {
         Self {
             addr,
             seen,
-            _server: server,
+            server: Some(server),
         }
     }
 
@@ -171,6 +185,11 @@ impl Upstream {
             .iter()
             .filter(|(seen, _)| *seen == name)
             .count()
+    }
+
+    /// Stops answering: the sockets close, so queries get ICMP "port unreachable".
+    pub fn stop(&mut self) {
+        self.server = None;
     }
 
     pub fn total(&self) -> usize {
