@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hickory_server::server::Server;
 use tokio::net::TcpListener;
@@ -18,7 +19,7 @@ use crate::control::{Control, ControlParts, compile_off_thread};
 use crate::dns::admission::Admission;
 use crate::dns::cache::AnswerCache;
 use crate::dns::handler::DnsHandler;
-use crate::dns::listener::{BindError, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER, bind_pair};
+use crate::dns::listener::{BindError, TCP_RESPONSE_BUFFER, bind_pair};
 use crate::dns::outcome::EventSink;
 use crate::dns::pipeline::Pipeline;
 use crate::dns::upstream::{UpstreamSetupError, Upstreams, own_resolver};
@@ -143,7 +144,12 @@ impl Hush {
             events: Arc::clone(&control.events),
             metrics: Arc::clone(&control.metrics),
         });
-        let dns_addrs = bind_all(&control.config().dns.listen, &mut server)?;
+        let config = control.config();
+        let dns_addrs = bind_all(
+            &config.dns.listen,
+            config.dns.tcp_idle_timeout.0,
+            &mut server,
+        )?;
         let (api_addr, api) = serve_api(api_listen, Arc::clone(&control)).await?;
         let background = vec![
             refresh_url_lists(Arc::clone(&control)),
@@ -259,6 +265,7 @@ async fn serve_api(
 /// a warning as long as another listener is up; any other failure stops the start.
 fn bind_all(
     listen: &[SocketAddr],
+    idle_timeout: Duration,
     server: &mut Server<DnsHandler>,
 ) -> Result<Vec<SocketAddr>, BindError> {
     let mut bound = Vec::new();
@@ -267,7 +274,7 @@ fn bind_all(
         match bind_pair(*addr) {
             Ok(pair) => {
                 server.register_socket(pair.udp);
-                server.register_listener(pair.tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
+                server.register_listener(pair.tcp, idle_timeout, TCP_RESPONSE_BUFFER);
                 bound.push(pair.addr);
             }
             Err(err) if err.is_address_unavailable() => {

@@ -61,6 +61,8 @@ pub struct DnsConfig {
     pub allowed_clients: Vec<ClientNet>,
     /// Queries per second per client IP; 0 turns the limit off.
     pub rate_limit: u32,
+    /// A TCP connection that sends no query for this long is closed.
+    pub tcp_idle_timeout: HumanDuration,
 }
 
 impl Default for DnsConfig {
@@ -94,6 +96,7 @@ impl Default for DnsConfig {
                 .map(ClientNet)
                 .collect(),
             rate_limit: 0,
+            tcp_idle_timeout: HumanDuration(Duration::from_secs(10)),
         }
     }
 }
@@ -275,6 +278,13 @@ impl Config {
             return fail(
                 "dns.cache_size",
                 format!("{} is above the limit of 10000000", self.dns.cache_size),
+            );
+        }
+        let idle = self.dns.tcp_idle_timeout.0;
+        if idle < Duration::from_millis(100) || idle > Duration::from_secs(300) {
+            return fail(
+                "dns.tcp_idle_timeout",
+                format!("{} is outside 100ms..5m", self.dns.tcp_idle_timeout),
             );
         }
         if self.dns.serve_stale.0 > Duration::from_secs(7 * 24 * 3600) {

@@ -4,14 +4,10 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 
-/// A TCP connection that sends nothing for this long is closed (RFC 7766 §6.2.3 suggests
-/// seconds, not minutes, for idle connections).
-pub const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Responses queued per TCP connection.
 pub const TCP_RESPONSE_BUFFER: usize = 32;
 /// Kernel receive buffer asked for on UDP sockets: a burst of queries (a phone waking up, a TV

@@ -180,3 +180,63 @@ async fn an_upstream_answering_garbage_gives_servfail_in_time() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_silent_tcp_connection_is_closed_after_the_idle_timeout() {
+    use tokio::io::AsyncReadExt;
+    let upstream = Upstream::start().await;
+    let hush = start_hush(upstream.addr, "", "", "tcp_idle_timeout = \"500ms\"").await;
+    let mut silent = tokio::net::TcpStream::connect(hush.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), silent.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the connection stayed open: {read:?}"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(400),
+        "closed too early: {waited:?}"
+    );
+    // A connection that keeps asking is served.
+    let mut busy = tokio::net::TcpStream::connect(hush.addr).await.unwrap();
+    for _ in 0..3 {
+        let reply =
+            tcp_exchange(&mut busy, &query_message("www.example.com.", RecordType::A)).await;
+        assert_eq!(answers(&reply), ["www.example.com. A 192.0.2.1"]);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_flooding_client_is_limited_while_another_is_served() {
+    let upstream = Upstream::start().await;
+    let hush = start_hush(upstream.addr, "", "", "rate_limit = 20").await;
+    let flood = {
+        let addr = hush.addr;
+        tokio::spawn(async move {
+            let mut refused = 0;
+            for _ in 0..200 {
+                let reply =
+                    udp_query_from("127.0.0.2", addr, "www.example.com.", RecordType::A).await;
+                refused += usize::from(reply.metadata.response_code == ResponseCode::Refused);
+            }
+            refused
+        })
+    };
+    for _ in 0..10 {
+        let reply = udp_query_from("127.0.0.3", hush.addr, "www.example.com.", RecordType::A).await;
+        assert_eq!(
+            reply.metadata.response_code,
+            ResponseCode::NoError,
+            "the quiet client was limited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    }
+    let refused = flood.await.unwrap();
+    assert!(
+        refused >= 100,
+        "only {refused} of 200 flood queries were limited at 20/s"
+    );
+}
