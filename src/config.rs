@@ -122,6 +122,9 @@ pub struct BlockingConfig {
     pub doh_canary: bool,
     /// Answer iCloud Private Relay's names with NXDOMAIN, so Apple devices use hush too.
     pub block_private_relay: bool,
+    /// Block answers in which a public name resolves to a private, loopback or link-local
+    /// address (DNS rebinding protection).
+    pub rebinding_protection: bool,
 }
 
 impl Default for BlockingConfig {
@@ -137,6 +140,7 @@ impl Default for BlockingConfig {
             refresh: HumanDuration(Duration::from_secs(24 * 3600)),
             doh_canary: true,
             block_private_relay: false,
+            rebinding_protection: false,
         }
     }
 }

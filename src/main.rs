@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use hush::control::custom_rule_set;
 use hush::dns::policy::{Decision, Policy};
-use hush::rules::{ListSpec, Polarity, QueryName, RuleMatch, RuleSet, compile};
+use hush::rules::{ListSpec, Polarity, QueryName, RuleSet, compile};
 use hush::store::Store;
 
 #[derive(Parser)]
@@ -172,23 +172,21 @@ fn check(path: Option<&Path>, domain: &str) -> anyhow::Result<()> {
     }
     let custom = custom_rules(&config.querylog.database)?;
     let policy = Policy::new(Arc::new(compiled.rules), Arc::new(custom), &config.blocking);
-    let describe = |rules: &RuleSet, matched: &RuleMatch| {
-        let source = rules.source(matched.source);
-        format!(
-            "\"{}\" in list \"{}\" ({})",
-            rules.rule_text(matched),
-            source.name,
-            source.location
-        )
-    };
     let shown = name.as_str();
     let line = match policy.decide_name(&name) {
         Decision::Block(blocked) => format!(
-            "{shown}: blocked by {}",
-            describe(&blocked.rules, &blocked.matched)
+            "{shown}: blocked by \"{}\" in list \"{}\" ({})",
+            blocked.rule(),
+            blocked.list(),
+            blocked.location()
         ),
         Decision::Allow { rules, matched } => {
-            format!("{shown}: allowed by {}", describe(&rules, &matched))
+            let source = rules.source(matched.source);
+            let rule = rules.rule_text(&matched);
+            format!(
+                "{shown}: allowed by \"{rule}\" in list \"{}\" ({})",
+                source.name, source.location
+            )
         }
         Decision::Pass => format!("{shown}: not blocked (no rule matches)"),
     };

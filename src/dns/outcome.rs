@@ -11,7 +11,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, RecordType};
 use tokio::sync::mpsc;
 
-use crate::rules::{RuleMatch, RuleSet};
+use crate::rules::{RuleMatch, RuleSet, Source};
 
 /// The end of one query.
 #[derive(Debug, Clone)]
@@ -41,30 +41,69 @@ impl Outcome {
     }
 }
 
-/// Which rule blocked a query; keeps the rule set alive so the rule can be named later without
-/// copying strings on the hot path.
+/// Why a query was blocked.
 #[derive(Clone)]
 pub struct Blocked {
-    pub rules: Arc<RuleSet>,
-    pub matched: RuleMatch,
+    pub cause: BlockCause,
     /// Set when the block came from the answer's CNAME chain, not the query name.
     pub via_cname: Option<LowerName>,
 }
 
+#[derive(Clone)]
+pub enum BlockCause {
+    /// A rule matched; the rule set is kept alive so the rule can be named later without
+    /// copying strings on the hot path.
+    Rule {
+        rules: Arc<RuleSet>,
+        matched: RuleMatch,
+    },
+    /// DNS rebinding protection: a public name answered with this private address.
+    Rebinding { address: IpAddr },
+}
+
+/// The list name and category under which rebinding blocks are recorded.
+pub const REBINDING_LIST: &str = "rebinding protection";
+const REBINDING_CATEGORY: &str = "rebinding";
+
 impl Blocked {
-    /// The matching rule in list syntax.
+    pub fn by_rule(rules: Arc<RuleSet>, matched: RuleMatch) -> Self {
+        Self {
+            cause: BlockCause::Rule { rules, matched },
+            via_cname: None,
+        }
+    }
+
+    fn source(&self) -> Option<&Source> {
+        match &self.cause {
+            BlockCause::Rule { rules, matched } => Some(rules.source(matched.source)),
+            BlockCause::Rebinding { .. } => None,
+        }
+    }
+
+    /// The matching rule in list syntax (for rebinding, the private address answered).
     pub fn rule(&self) -> String {
-        self.rules.rule_text(&self.matched).to_string()
+        match &self.cause {
+            BlockCause::Rule { rules, matched } => rules.rule_text(matched).to_string(),
+            BlockCause::Rebinding { address } => address.to_string(),
+        }
     }
 
     /// The display name of the list holding the rule.
     pub fn list(&self) -> &str {
-        &self.rules.source(self.matched.source).name
+        self.source().map_or(REBINDING_LIST, |source| &source.name)
+    }
+
+    /// Where that list comes from.
+    pub fn location(&self) -> &str {
+        self.source().map_or("hush", |source| &source.location)
     }
 
     /// The category of that list, when it has one.
     pub fn category(&self) -> Option<&str> {
-        self.rules.source(self.matched.source).category.as_deref()
+        match self.source() {
+            Some(source) => source.category.as_deref(),
+            None => Some(REBINDING_CATEGORY),
+        }
     }
 }
 

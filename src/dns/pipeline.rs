@@ -8,7 +8,7 @@ use hickory_proto::op::{LowerQuery, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 use super::admission::Admission;
-use super::answer_check::cloaked_by;
+use super::answer_check::{cloaked_by, rebinding};
 use super::cache::AnswerCache;
 use super::outcome::{Blocked, Outcome, RefusalReason};
 use super::policy::{BlockingSwitch, Decision, Policy, SharedPolicy};
@@ -87,17 +87,20 @@ impl Pipeline {
         }
     }
 
-    /// The answer check (CNAME cloaking); an allowed query name is exempt, as allow wins.
+    /// The answer check: CNAME cloaking, then rebinding protection. Exempt: an allowed query
+    /// name (allow wins) and every name while blocking is off.
     fn checked(
         &self,
         query: &LowerQuery,
         reply: Reply,
-        allowed: bool,
+        exempt: bool,
         outcome: Outcome,
     ) -> Resolution {
-        if !allowed {
+        if !exempt {
             let policy = self.policy.load();
-            if let Some(blocked) = cloaked_by(&policy, &reply) {
+            let blocked =
+                cloaked_by(&policy, &reply).or_else(|| rebinding(&policy, query.name(), &reply));
+            if let Some(blocked) = blocked {
                 return block(&policy, query, blocked);
             }
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use hickory_proto::rr::LowerName;
 
-use super::outcome::Blocked;
+use super::outcome::{BlockCause, Blocked};
 use crate::config::{BlockAnswer, BlockingConfig};
 use crate::rules::{QueryName, RuleMatch, RuleSet, Verdict, compile_builtin};
 
@@ -29,6 +29,8 @@ pub struct Policy {
     pub answer: BlockAnswer,
     /// TTL of block answers, in seconds.
     pub ttl: u32,
+    /// Block public names that answer with private addresses.
+    pub rebinding_protection: bool,
 }
 
 /// The policy's word on one name.
@@ -55,6 +57,7 @@ impl Policy {
             )),
             answer: blocking.answer,
             ttl: u32::try_from(blocking.ttl.0.as_secs()).unwrap_or(u32::MAX),
+            rebinding_protection: blocking.rebinding_protection,
         }
     }
 
@@ -66,6 +69,7 @@ impl Policy {
             builtin: Arc::clone(&self.builtin),
             answer: self.answer,
             ttl: self.ttl,
+            rebinding_protection: self.rebinding_protection,
         }
     }
 
@@ -86,11 +90,7 @@ impl Policy {
             matched,
         };
         let block = |rules: &Arc<RuleSet>, matched| {
-            Decision::Block(Blocked {
-                rules: Arc::clone(rules),
-                matched,
-                via_cname: None,
-            })
+            Decision::Block(Blocked::by_rule(Arc::clone(rules), matched))
         };
         match (custom, lists) {
             (Verdict::Allowed(matched), _) => allow(&self.custom, matched),
@@ -106,10 +106,11 @@ impl Policy {
 
     /// The answer for a blocked query: NXDOMAIN for hush's own rules, else `blocking.answer`.
     pub fn answer_for(&self, blocked: &Blocked) -> BlockAnswer {
-        if Arc::ptr_eq(&blocked.rules, &self.builtin) {
-            BlockAnswer::Nxdomain
-        } else {
-            self.answer
+        match &blocked.cause {
+            BlockCause::Rule { rules, .. } if Arc::ptr_eq(rules, &self.builtin) => {
+                BlockAnswer::Nxdomain
+            }
+            _ => self.answer,
         }
     }
 }

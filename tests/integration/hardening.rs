@@ -240,3 +240,40 @@ async fn a_flooding_client_is_limited_while_another_is_served() {
         "only {refused} of 200 flood queries were limited at 20/s"
     );
 }
+
+#[tokio::test]
+async fn rebinding_protection_blocks_public_names_answering_private_addresses() {
+    let upstream = Upstream::start().await;
+    let default = start_hush(upstream.addr, "", "", "").await;
+    let reply = udp_query(default.addr, "private.example.com.", RecordType::A).await;
+    assert_eq!(
+        answers(&reply),
+        ["private.example.com. A 192.168.1.10"],
+        "off by default"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"udp://{}\"]\n\
+         [blocking]\nlists = []\nrebinding_protection = true\n",
+        upstream.addr
+    );
+    let mut hush = start_hush_in(dir, &text).await;
+    let reply = udp_query(hush.addr, "private.example.com.", RecordType::A).await;
+    assert_eq!(answers(&reply), ["private.example.com. A 0.0.0.0"]);
+    match hush.next_event().await.outcome {
+        Outcome::Blocked(blocked) => {
+            assert_eq!(blocked.list(), "rebinding protection");
+            assert_eq!(blocked.rule(), "192.168.1.10");
+        }
+        other => panic!("expected a rebinding block, got {other:?}"),
+    }
+    let local = udp_query(hush.addr, "nas.home.arpa.", RecordType::A).await;
+    assert_eq!(
+        answers(&local),
+        ["nas.home.arpa. A 192.168.1.10"],
+        "local names may be private"
+    );
+    let public = udp_query(hush.addr, "www.example.com.", RecordType::A).await;
+    assert_eq!(answers(&public), ["www.example.com. A 192.0.2.1"]);
+}

@@ -99,6 +99,9 @@ fn zone_answer(name: &str, query_type: RecordType) -> (ResponseCode, Vec<Record>
                 RData::A(A::new(192, 0, 2, 1)),
             )
         }]),
+        ("private.example.com.", T::A) | ("nas.home.arpa.", T::A) => {
+            answer(vec![record(RData::A(A::new(192, 168, 1, 10)))])
+        }
         ("short.example.com.", T::A) => answer(vec![Record::from_rdata(
             owner.clone(),
             1,
