@@ -8,6 +8,7 @@ pub mod app;
 pub mod config;
 pub mod control;
 pub mod dns;
+pub mod fuzzing;
 pub mod lists;
 pub mod querylog;
 pub mod rules;

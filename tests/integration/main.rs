@@ -6,6 +6,7 @@ mod blocking;
 mod cli;
 mod corpus;
 mod forwarding;
+mod fuzz_seeds;
 mod hardening;
 mod lists;
 mod serving;

@@ -1,0 +1,162 @@
+//! Entry points for fuzzing: the cargo-fuzz targets in `fuzz/` call these, and so does the smoke
+//! test that replays their committed seed corpora in CI. Each takes arbitrary bytes and must
+//! neither panic nor hang, whatever they are.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hickory_proto::rr::Record;
+use hickory_proto::serialize::binary::BinEncoder;
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::TokioTime;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponse;
+
+use crate::config::{BlockingConfig, ClientNet, Config, Transport, Upstream};
+use crate::dns::admission::Admission;
+use crate::dns::cache::AnswerCache;
+use crate::dns::handler::DnsHandler;
+use crate::dns::metrics::DnsMetrics;
+use crate::dns::outcome::EventSink;
+use crate::dns::pipeline::Pipeline;
+use crate::dns::policy::{BlockingSwitch, Policy};
+use crate::dns::upstream::Upstreams;
+use crate::rules::compile::{add_source_text, inspect};
+use crate::rules::{Polarity, QueryName, RuleSetBuilder, Source};
+
+/// A list file's bytes: parsed, compiled, and asked about the names it mentions.
+pub fn list_text(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let stats = inspect(&text);
+    let mut builder = RuleSetBuilder::default();
+    let source = Source {
+        name: Arc::from("fuzz"),
+        location: "fuzz".to_owned(),
+        polarity: Polarity::Block,
+        category: None,
+    };
+    let report = add_source_text(&mut builder, source, &text);
+    assert!(
+        report.stats.entries <= stats.entries,
+        "compiling added rules that parsing did not see"
+    );
+    let rules = builder.finish();
+    for word in text.split_whitespace().take(64) {
+        if let Some(name) = QueryName::from_text(word) {
+            rules.decide(&name);
+        }
+    }
+}
+
+/// A config file's bytes, through the same loading and validation as `hush check-config`.
+pub fn config_text(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = Config::from_toml(text, "fuzz.toml", Path::new("/nonexistent"));
+    }
+}
+
+/// Raw DNS request bytes through the real request handler and pipeline. Every name is blocked
+/// by a catch-all regex, so nothing leaves the process except, for the root name, a query to a
+/// closed loopback port that fails at once.
+pub struct RequestFuzzer {
+    runtime: tokio::runtime::Runtime,
+    handler: DnsHandler,
+}
+
+impl RequestFuzzer {
+    pub fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|err| panic!("a fuzzer needs a runtime: {err}"));
+        let mut builder = RuleSetBuilder::default();
+        let source = Source {
+            name: Arc::from("catch-all"),
+            location: "fuzz".to_owned(),
+            polarity: Polarity::Block,
+            category: None,
+        };
+        add_source_text(&mut builder, source, "/./\n");
+        let blocking = BlockingConfig::default();
+        let policy = Policy::new(
+            Arc::new(builder.finish()),
+            Arc::new(crate::rules::RuleSet::empty()),
+            &blocking,
+        );
+        let upstream = Upstream {
+            transport: Transport::Udp,
+            addr: SocketAddr::from(([127, 0, 0, 1], 9)),
+        };
+        let upstreams = runtime
+            .block_on(async { Upstreams::new(&[upstream], Duration::from_millis(50), 16) })
+            .unwrap_or_else(|err| panic!("fuzz upstream: {err}"));
+        let loopback: ClientNet =
+            ClientNet(ipnet::IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])));
+        let pipeline = Pipeline {
+            admission: Admission::new(&[loopback], 0),
+            policy: Arc::new(ArcSwap::from_pointee(policy)),
+            switch: Arc::new(BlockingSwitch::new(true)),
+            cache: AnswerCache::new(64, Duration::ZERO),
+            upstreams,
+        };
+        let handler = DnsHandler {
+            pipeline: Arc::new(pipeline),
+            events: Arc::new(EventSink::disabled()),
+            metrics: Arc::new(DnsMetrics::default()),
+        };
+        Self { runtime, handler }
+    }
+
+    pub fn run(&self, data: &[u8]) {
+        let source = SocketAddr::from(([127, 0, 0, 1], 5353));
+        for protocol in [Protocol::Udp, Protocol::Tcp] {
+            let Ok(request) = Request::from_bytes(data.to_vec(), source, protocol) else {
+                return;
+            };
+            self.runtime.block_on(
+                self.handler
+                    .handle_request::<_, TokioTime>(&request, Encoder(protocol)),
+            );
+        }
+    }
+}
+
+impl Default for RequestFuzzer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Encodes the response as the server would, and checks it parses back.
+#[derive(Clone)]
+struct Encoder(Protocol);
+
+#[async_trait::async_trait]
+impl ResponseHandler for Encoder {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        let mut bytes = Vec::with_capacity(512);
+        let mut encoder = BinEncoder::new(&mut bytes);
+        if self.0 == Protocol::Udp {
+            encoder.set_max_size(response.edns().map_or(512, |edns| edns.max_payload()));
+        }
+        let info = response.destructive_emit(&mut encoder)?;
+        if let Err(err) = hickory_proto::op::Message::from_vec(&bytes) {
+            panic!("hush produced a response it cannot parse back: {err}");
+        }
+        Ok(info)
+    }
+}
