@@ -75,6 +75,18 @@ async fn blocked(dns: SocketAddr, name: &str) -> bool {
     answers(&udp_query(dns, name, RecordType::A).await) == [format!("{name} A 0.0.0.0")]
 }
 
+/// A refresh that fails with `expected` in the list's error, the previous copy still in force.
+async fn refresh_fails_keeping_the_copy(hush: &LoggedHush, expected: &str) {
+    hush.send(Method::POST, "/api/lists/refresh", None).await;
+    let (_, lists) = hush.get("/api/lists").await;
+    let error = lists["lists"][1]["error"].as_str().unwrap_or_default();
+    assert!(error.contains(expected), "{lists}");
+    assert!(
+        blocked(hush.dns, "ads.example.com.").await,
+        "the previous copy was not kept"
+    );
+}
+
 /// Waits until `name` is (or is not) blocked.
 async fn eventually_blocked(dns: SocketAddr, name: &str, expected: bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -128,44 +140,20 @@ async fn a_subscription_downloads_revalidates_and_survives_failures() {
 
     // A server error and an HTML error page both keep the previous copy and are reported.
     server.lock().unwrap().status = Some(StatusCode::INTERNAL_SERVER_ERROR);
-    hush.send(Method::POST, "/api/lists/refresh", None).await;
-    let (_, lists) = hush.get("/api/lists").await;
-    assert!(
-        lists["lists"][1]["error"].as_str().unwrap().contains("500"),
-        "{lists}"
-    );
-    assert!(blocked(hush.dns, "ads.example.com.").await);
+    refresh_fails_keeping_the_copy(&hush, "500").await;
     {
         let mut server = server.lock().unwrap();
         server.status = None;
         server.html = true;
     }
-    hush.send(Method::POST, "/api/lists/refresh", None).await;
-    let (_, lists) = hush.get("/api/lists").await;
-    assert!(
-        lists["lists"][1]["error"]
-            .as_str()
-            .unwrap()
-            .contains("HTML"),
-        "{lists}"
-    );
-    assert!(blocked(hush.dns, "ads.example.com.").await);
+    refresh_fails_keeping_the_copy(&hush, "HTML").await;
     {
         let mut server = server.lock().unwrap();
         server.html = false;
         server.etag = "\"v2\"".into();
         server.body = "this is not\na list at all\n".into();
     }
-    hush.send(Method::POST, "/api/lists/refresh", None).await;
-    let (_, lists) = hush.get("/api/lists").await;
-    assert!(
-        lists["lists"][1]["error"]
-            .as_str()
-            .unwrap()
-            .contains("does not look like a list"),
-        "{lists}"
-    );
-    assert!(blocked(hush.dns, "ads.example.com.").await);
+    refresh_fails_keeping_the_copy(&hush, "does not look like a list").await;
 
     // A new version replaces the old one.
     server.lock().unwrap().body = "new.example.com\n".into();
