@@ -215,6 +215,12 @@ async fn soak(duration: Duration) {
     };
     tokio::time::sleep(warmup).await;
     let rss_start = resident_kib(&hush);
+    // Resident memory once a minute, to tell a plateau (caches filling) from a leak.
+    let mut samples = vec![rss_start];
+    while Instant::now() + Duration::from_secs(60) < deadline {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        samples.push(resident_kib(&hush));
+    }
     for task in tasks {
         task.await.expect("client");
     }
@@ -261,6 +267,7 @@ async fn soak(duration: Duration) {
         health["querylog"]["dropped"]
     );
     println!("  hush resident memory    {rss_start} KiB after warm-up -> {rss_end} KiB at the end");
+    println!("  resident KiB per minute {samples:?}");
     println!("  hush exit               {status}");
 }
 
