@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hickory_server::server::Server;
 use tokio::net::TcpListener;
@@ -19,9 +18,10 @@ use crate::control::{Control, ControlParts, compile_off_thread};
 use crate::dns::admission::Admission;
 use crate::dns::cache::AnswerCache;
 use crate::dns::handler::DnsHandler;
-use crate::dns::listener::{BindError, TCP_RESPONSE_BUFFER, bind_pair};
+use crate::dns::listener::{BindError, bind_pair};
 use crate::dns::outcome::EventSink;
 use crate::dns::pipeline::Pipeline;
+use crate::dns::tcp;
 use crate::dns::upstream::{UpstreamSetupError, Upstreams, own_resolver};
 use crate::lists::cache::ListCache;
 use crate::lists::download::{Downloader, MAX_LIST_BYTES};
@@ -139,22 +139,28 @@ impl Hush {
             cache,
             upstreams,
         };
-        let mut server = Server::new(DnsHandler {
+        let handler = DnsHandler {
             pipeline: Arc::new(pipeline),
             events: Arc::clone(&control.events),
             metrics: Arc::clone(&control.metrics),
-        });
-        let config = control.config();
-        let dns_addrs = bind_all(
-            &config.dns.listen,
-            config.dns.tcp_idle_timeout.0,
-            &mut server,
-        )?;
+        };
+        let mut server = Server::new(handler.clone());
+        let (dns_addrs, tcp_listeners) = bind_all(&control.config().dns.listen, &mut server)?;
         let (api_addr, api) = serve_api(api_listen, Arc::clone(&control)).await?;
-        let background = vec![
+        let config = control.config();
+        let handler = Arc::new(handler);
+        let mut background = vec![
             refresh_url_lists(Arc::clone(&control)),
             watch::spawn(Arc::clone(&control), watch::POLL_INTERVAL),
         ];
+        background.extend(tcp_listeners.into_iter().map(|listener| {
+            tcp::serve(
+                listener,
+                Arc::clone(&handler),
+                config.dns.max_tcp_connections,
+                config.dns.tcp_idle_timeout.0,
+            )
+        }));
         info!(dns = ?dns_addrs, api = %api_addr, "hush is serving");
         Ok(Self {
             control,
@@ -261,20 +267,21 @@ async fn serve_api(
     Ok((bound, (stop, task)))
 }
 
-/// Binds every `dns.listen` address. An address family the host lacks (no IPv6) is skipped with
-/// a warning as long as another listener is up; any other failure stops the start.
+/// Binds every `dns.listen` address: UDP goes to hickory-server, the TCP listeners are returned
+/// for [`tcp::serve`]. An address family the host lacks (no IPv6) is skipped with a warning as
+/// long as another listener is up; any other failure stops the start.
 fn bind_all(
     listen: &[SocketAddr],
-    idle_timeout: Duration,
     server: &mut Server<DnsHandler>,
-) -> Result<Vec<SocketAddr>, BindError> {
+) -> Result<(Vec<SocketAddr>, Vec<TcpListener>), BindError> {
     let mut bound = Vec::new();
+    let mut tcp = Vec::new();
     let mut unavailable = None;
     for addr in listen {
         match bind_pair(*addr) {
             Ok(pair) => {
                 server.register_socket(pair.udp);
-                server.register_listener(pair.tcp, idle_timeout, TCP_RESPONSE_BUFFER);
+                tcp.push(pair.tcp);
                 bound.push(pair.addr);
             }
             Err(err) if err.is_address_unavailable() => {
@@ -286,6 +293,6 @@ fn bind_all(
     }
     match (bound.is_empty(), unavailable) {
         (true, Some(err)) => Err(err),
-        _ => Ok(bound),
+        _ => Ok((bound, tcp)),
     }
 }

@@ -63,6 +63,8 @@ pub struct DnsConfig {
     pub rate_limit: u32,
     /// A TCP connection that sends no query for this long is closed.
     pub tcp_idle_timeout: HumanDuration,
+    /// TCP connections open at once; past it new ones are closed at once.
+    pub max_tcp_connections: usize,
 }
 
 impl Default for DnsConfig {
@@ -97,6 +99,7 @@ impl Default for DnsConfig {
                 .collect(),
             rate_limit: 0,
             tcp_idle_timeout: HumanDuration(Duration::from_secs(10)),
+            max_tcp_connections: 256,
         }
     }
 }
@@ -289,6 +292,12 @@ impl Config {
             return fail(
                 "dns.tcp_idle_timeout",
                 format!("{} is outside 100ms..5m", self.dns.tcp_idle_timeout),
+            );
+        }
+        if self.dns.max_tcp_connections == 0 || self.dns.max_tcp_connections > 65_535 {
+            return fail(
+                "dns.max_tcp_connections",
+                format!("{} is outside 1..65535", self.dns.max_tcp_connections),
             );
         }
         if self.dns.serve_stale.0 > Duration::from_secs(7 * 24 * 3600) {

@@ -23,6 +23,8 @@ const MAX_UDP_PAYLOAD: u16 = 4096;
 /// The smallest, from RFC 1035 (and RFC 6891 §6.2.3 for advertised values below it).
 const MIN_UDP_PAYLOAD: u16 = 512;
 
+/// Cheap to clone: UDP (hickory-server) and TCP ([`super::tcp`]) each hold one.
+#[derive(Clone)]
 pub struct DnsHandler {
     pub pipeline: Arc<Pipeline>,
     pub events: Arc<EventSink>,

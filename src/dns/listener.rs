@@ -8,8 +8,6 @@ use std::net::SocketAddr;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 
-/// Responses queued per TCP connection.
-pub const TCP_RESPONSE_BUFFER: usize = 32;
 /// Kernel receive buffer asked for on UDP sockets: a burst of queries (a phone waking up, a TV
 /// starting) must not overflow the default ~200 KB buffer, which holds only a few hundred
 /// datagrams. The kernel caps it at `net.core.rmem_max`.

@@ -11,4 +11,5 @@ pub mod outcome;
 pub mod pipeline;
 pub mod policy;
 pub mod reply;
+pub mod tcp;
 pub mod upstream;

@@ -277,3 +277,34 @@ async fn rebinding_protection_blocks_public_names_answering_private_addresses() 
     let public = udp_query(hush.addr, "www.example.com.", RecordType::A).await;
     assert_eq!(answers(&public), ["www.example.com. A 192.0.2.1"]);
 }
+
+#[tokio::test]
+async fn tcp_connections_past_the_limit_are_closed_at_once() {
+    use tokio::io::AsyncReadExt;
+    let upstream = Upstream::start().await;
+    let hush = start_hush(
+        upstream.addr,
+        "",
+        "",
+        "max_tcp_connections = 2\ntcp_idle_timeout = \"5s\"",
+    )
+    .await;
+    let first = tokio::net::TcpStream::connect(hush.addr).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(hush.addr).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut third = tokio::net::TcpStream::connect(hush.addr).await.unwrap();
+    let mut buf = [0u8; 4];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(1), third.read(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "a third connection was kept: {read:?}"
+    );
+    drop(first);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let reply = tcp_query(hush.addr, &query_message("www.example.com.", RecordType::A)).await;
+    assert_eq!(
+        answers(&reply),
+        ["www.example.com. A 192.0.2.1"],
+        "a freed slot serves again"
+    );
+}
