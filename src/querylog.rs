@@ -159,11 +159,18 @@ impl Writer {
         if self.batch.is_empty() {
             return true;
         }
-        match self
-            .store
-            .insert_batch(&self.batch, &mut self.interner)
-            .await
-        {
+        let written = match self.store.reopen_if_deleted().await {
+            Ok(reopened) => {
+                if reopened {
+                    warn!("the database file was deleted; writing to a new one");
+                }
+                self.store
+                    .insert_batch(&self.batch, &mut self.interner)
+                    .await
+            }
+            Err(err) => Err(err),
+        };
+        match written {
             Ok(()) => {
                 self.stats
                     .written

@@ -8,7 +8,11 @@ mod rules;
 mod write;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -108,53 +112,103 @@ pub fn from_unix_micros(micros: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
 }
 
+/// The connection pools of one database file.
+pub(crate) struct Pools {
+    pub(crate) writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
+}
+
+/// Cheap to clone; every clone sees the same pools, including after [`Store::reopen_if_deleted`].
 #[derive(Clone)]
 pub struct Store {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    path: PathBuf,
+    pools: Arc<ArcSwap<Pools>>,
+    /// Bumped whenever the file is replaced: ids cached for the old file are void.
+    generation: Arc<AtomicU64>,
 }
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        let shown = path.display().to_string();
-        let open_error = |source| StoreError::Open {
-            path: shown.clone(),
-            source,
-        };
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(false);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await
-            .map_err(open_error)?;
-        let mut migrator = sqlx::migrate!();
-        // A database written by a newer hush stays readable by this one.
-        migrator.set_ignore_missing(true);
-        migrator
-            .run(&writer)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                path: shown.clone(),
-                source,
-            })?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(READ_CONNECTIONS)
-            .connect_with(options)
-            .await
-            .map_err(open_error)?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            path: path.to_path_buf(),
+            pools: Arc::new(ArcSwap::from_pointee(connect(path).await?)),
+            generation: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Which database file this is: changes when a deleted file is replaced.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// The current pools (a cheap `Arc` clone, safe to hold across awaits).
+    pub(crate) fn pools(&self) -> Arc<Pools> {
+        self.pools.load_full()
+    }
+
+    /// The pools for reading, switching to a new file first if the old one was deleted (reads
+    /// of a deleted file fail, and the writer may not have noticed yet).
+    pub(crate) async fn read_pools(&self) -> Result<Arc<Pools>, StoreError> {
+        self.reopen_if_deleted().await?;
+        Ok(self.pools())
+    }
+
+    /// SQLite keeps writing into a database file that was deleted, so rows would vanish with
+    /// it. When the file is gone, a new one is created (with the schema) and every clone of
+    /// this store switches to it. Returns whether that happened.
+    pub async fn reopen_if_deleted(&self) -> Result<bool, StoreError> {
+        if self.path.exists() {
+            return Ok(false);
+        }
+        let fresh = connect(&self.path).await?;
+        let old = self.pools.swap(Arc::new(fresh));
+        self.generation.fetch_add(1, Ordering::Relaxed);
+        old.writer.close().await;
+        old.reader.close().await;
+        Ok(true)
     }
 
     /// Closes both pools, waiting for their connections to finish.
     pub async fn close(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
+        let pools = self.pools();
+        pools.writer.close().await;
+        pools.reader.close().await;
     }
+}
+
+async fn connect(path: &Path) -> Result<Pools, StoreError> {
+    let shown = path.display().to_string();
+    let open_error = |source| StoreError::Open {
+        path: shown.clone(),
+        source,
+    };
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(false);
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .map_err(open_error)?;
+    let mut migrator = sqlx::migrate!();
+    // A database written by a newer hush stays readable by this one.
+    migrator.set_ignore_missing(true);
+    migrator
+        .run(&writer)
+        .await
+        .map_err(|source| StoreError::Migrate {
+            path: shown.clone(),
+            source,
+        })?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(READ_CONNECTIONS)
+        .connect_with(options)
+        .await
+        .map_err(open_error)?;
+    Ok(Pools { writer, reader })
 }

@@ -102,6 +102,8 @@ pub struct LogRow {
 pub struct Interner {
     domains: HashMap<String, i64>,
     clients: HashMap<String, i64>,
+    /// The store generation these ids belong to.
+    generation: u64,
 }
 
 /// Which interned table a value belongs to.
@@ -145,7 +147,14 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self.writer.begin().await?;
+        let generation = self.generation();
+        if interner.generation != generation {
+            *interner = Interner {
+                generation,
+                ..Interner::default()
+            };
+        }
+        let mut tx = self.pools().writer.begin().await?;
         let domains = resolve_ids(
             &mut tx,
             Dictionary::Domains,
@@ -256,12 +265,12 @@ impl Store {
         )
         .bind(cutoff_us)
         .bind(batch)
-        .execute(&self.writer)
+        .execute(&self.pools().writer)
         .await?
         .rows_affected();
         deleted += sqlx::query("DELETE FROM minute_counts WHERE minute < ?1")
             .bind(cutoff_us.div_euclid(MINUTE_US))
-            .execute(&self.writer)
+            .execute(&self.pools().writer)
             .await?
             .rows_affected();
         let (cutoff_hour, cutoff_day) =
@@ -289,7 +298,7 @@ impl Store {
         for (sql, cutoff) in expired {
             deleted += sqlx::query(sql)
                 .bind(cutoff)
-                .execute(&self.writer)
+                .execute(&self.pools().writer)
                 .await?
                 .rows_affected();
         }

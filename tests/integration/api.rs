@@ -775,3 +775,31 @@ async fn privacy_options_keep_counts_but_not_devices_or_names() {
         "addresses are not stored"
     );
 }
+
+#[tokio::test]
+async fn a_deleted_database_is_recreated_and_writing_resumes() {
+    let upstream = Upstream::start().await;
+    let hush = start_logged(upstream.addr, "", "").await;
+    udp_query(hush.dns, "www.example.com.", RecordType::A).await;
+    hush.wait_for_rows("", 1).await;
+    for file in ["history.db", "history.db-wal", "history.db-shm"] {
+        let _ = std::fs::remove_file(hush.dir.path().join(file));
+    }
+    for _ in 0..3 {
+        let reply = udp_query(hush.dns, "example.com.", RecordType::A).await;
+        assert_eq!(
+            reply.metadata.response_code,
+            ResponseCode::NoError,
+            "DNS kept answering"
+        );
+    }
+    let rows = hush.wait_for_rows("domain=example.com", 3).await;
+    assert!(
+        rows.iter().all(|row| row["domain"] == "example.com"),
+        "{rows:?}"
+    );
+    assert!(
+        hush.dir.path().join("history.db").exists(),
+        "a new database file was created"
+    );
+}
