@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::BinEncoder;
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
@@ -24,6 +23,7 @@ use crate::dns::metrics::DnsMetrics;
 use crate::dns::outcome::EventSink;
 use crate::dns::pipeline::Pipeline;
 use crate::dns::policy::{BlockingSwitch, Policy};
+use crate::dns::tcp::encode;
 use crate::dns::upstream::Upstreams;
 use crate::rules::compile::{add_source_text, inspect};
 use crate::rules::{Polarity, QueryName, RuleSetBuilder, Source};
@@ -148,12 +148,7 @@ impl ResponseHandler for Encoder {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
-        let mut bytes = Vec::with_capacity(512);
-        let mut encoder = BinEncoder::new(&mut bytes);
-        if self.0 == Protocol::Udp {
-            encoder.set_max_size(response.edns().map_or(512, |edns| edns.max_payload()));
-        }
-        let info = response.destructive_emit(&mut encoder)?;
+        let (info, bytes) = encode(response, self.0)?;
         if let Err(err) = hickory_proto::op::Message::from_vec(&bytes) {
             panic!("hush produced a response it cannot parse back: {err}");
         }

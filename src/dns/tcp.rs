@@ -126,6 +126,28 @@ impl Responder {
     }
 }
 
+/// Encodes a response for `protocol`: UDP answers are limited to the size the response's OPT
+/// record allows (512 bytes without one) and truncated with TC past it, as hickory-server does.
+pub fn encode<'a>(
+    response: MessageResponse<
+        '_,
+        'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+    >,
+    protocol: Protocol,
+) -> Result<(ResponseInfo, Vec<u8>), NetError> {
+    let mut bytes = Vec::with_capacity(512);
+    let mut encoder = BinEncoder::new(&mut bytes);
+    if protocol == Protocol::Udp {
+        encoder.set_max_size(response.edns().map_or(512, |edns| edns.max_payload()));
+    }
+    let info = response.destructive_emit(&mut encoder)?;
+    Ok((info, bytes))
+}
+
 #[async_trait::async_trait]
 impl ResponseHandler for Responder {
     async fn send_response<'a>(
@@ -139,8 +161,7 @@ impl ResponseHandler for Responder {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
-        let mut bytes = Vec::with_capacity(512);
-        let info = response.destructive_emit(&mut BinEncoder::new(&mut bytes))?;
+        let (info, bytes) = encode(response, Protocol::Tcp)?;
         self.write(&bytes)
             .await
             .map_err(|err| NetError::from(err.to_string()))?;
