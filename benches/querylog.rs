@@ -86,7 +86,7 @@ async fn writer_throughput() {
             .expect("insert");
     }
     let hush_rate = WRITER_ROWS as f64 / started.elapsed().as_secs_f64();
-    store.close().await;
+    store.release().await;
 
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("bare.db").display());
     let mut bare = SqliteConnection::connect(&url).await.expect("bare db");
@@ -138,7 +138,7 @@ async fn writer_throughput() {
 /// writer, and the same schema and counts tables the writer keeps).
 async fn generate(store_path: &std::path::Path, rows: u64) {
     let store = Store::open(store_path).await.expect("open store");
-    store.close().await;
+    store.release().await;
     let url = format!("sqlite://{}", store_path.display());
     let mut db = SqliteConnection::connect(&url).await.expect("connect");
     let now = unix_micros(SystemTime::now());

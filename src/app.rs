@@ -200,7 +200,7 @@ impl Hush {
         if let Some(writer) = self.writer {
             writer.shutdown().await;
         }
-        self.control.store.close().await;
+        self.control.store.release().await;
     }
 
     /// Serves until SIGTERM or SIGINT; SIGHUP reloads.

@@ -209,7 +209,7 @@ fn custom_rules(database: &Path) -> anyhow::Result<RuleSet> {
     runtime.block_on(async {
         let store = Store::open(database).await?;
         let rules = custom_rule_set(&store).await;
-        store.close().await;
+        store.release().await;
         Ok(rules?)
     })
 }

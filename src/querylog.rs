@@ -159,18 +159,11 @@ impl Writer {
         if self.batch.is_empty() {
             return true;
         }
-        let written = match self.store.reopen_if_deleted().await {
-            Ok(reopened) => {
-                if reopened {
-                    warn!("the database file was deleted; writing to a new one");
-                }
-                self.store
-                    .insert_batch(&self.batch, &mut self.interner)
-                    .await
-            }
-            Err(err) => Err(err),
-        };
-        match written {
+        match self
+            .store
+            .insert_batch(&self.batch, &mut self.interner)
+            .await
+        {
             Ok(()) => {
                 self.stats
                     .written
@@ -184,6 +177,9 @@ impl Writer {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
                 warn!(%err, rows = self.batch.len(), retry_in = ?self.backoff, "query log write failed");
                 self.stats.set_last_error(Some(err.to_string()));
+                if err.is_file_fault() {
+                    self.store.release().await;
+                }
                 tokio::time::sleep(self.backoff).await;
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 false

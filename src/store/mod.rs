@@ -12,12 +12,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
+use std::os::unix::fs::MetadataExt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tracing::warn;
 
 pub use read::{
     Bucket, CategoryCount, ClientReport, ListCount, QueryFilter, QueryPage, QueryRow, Summary,
@@ -43,6 +45,34 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("a {kind} rule for {domain} already exists")]
     Duplicate { kind: RuleKind, domain: String },
+}
+
+impl StoreError {
+    /// Whether the error says the file or its filesystem is at fault (read-only, I/O error,
+    /// unopenable, damaged) rather than a busy lock or a full disk, which pass by themselves:
+    /// then the connections are worth releasing and opening afresh.
+    pub fn is_file_fault(&self) -> bool {
+        const READONLY: i64 = 8;
+        const IOERR: i64 = 10;
+        const CORRUPT: i64 = 11;
+        const CANTOPEN: i64 = 14;
+        const NOTADB: i64 = 26;
+        let sql = match self {
+            Self::Open { source, .. } | Self::Sql(source) => source,
+            Self::Migrate { .. } => return true,
+            Self::Duplicate { .. } => return false,
+        };
+        match sql {
+            sqlx::Error::Io(_) => true,
+            sqlx::Error::Database(db) => db
+                .code()
+                .and_then(|code| code.parse::<i64>().ok())
+                .is_some_and(|code| {
+                    matches!(code & 0xff, READONLY | IOERR | CORRUPT | CANTOPEN | NOTADB)
+                }),
+            _ => false,
+        }
+    }
 }
 
 /// How a query ended, as stored (the `status` column) and as named in the API.
@@ -116,14 +146,33 @@ pub fn from_unix_micros(micros: i64) -> SystemTime {
 pub(crate) struct Pools {
     pub(crate) writer: SqlitePool,
     pub(crate) reader: SqlitePool,
+    /// Which file the pools opened (device and inode), to notice when the path names another.
+    file: FileId,
 }
 
-/// Cheap to clone; every clone sees the same pools, including after [`Store::reopen_if_deleted`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    device: u64,
+    inode: u64,
+}
+
+impl FileId {
+    fn of(path: &Path) -> std::io::Result<Self> {
+        let meta = std::fs::metadata(path)?;
+        Ok(Self {
+            device: meta.dev(),
+            inode: meta.ino(),
+        })
+    }
+}
+
+/// Cheap to clone; every clone sees the same pools, including after a reconnect.
 #[derive(Clone)]
 pub struct Store {
     path: PathBuf,
-    pools: Arc<ArcSwap<Pools>>,
-    /// Bumped whenever the file is replaced: ids cached for the old file are void.
+    /// `None` after [`Store::release`] until the next successful reconnect.
+    pools: Arc<ArcSwapOption<Pools>>,
+    /// Bumped whenever new pools are opened: ids cached for the old connection are void.
     generation: Arc<AtomicU64>,
 }
 
@@ -132,48 +181,44 @@ impl Store {
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         Ok(Self {
             path: path.to_path_buf(),
-            pools: Arc::new(ArcSwap::from_pointee(connect(path).await?)),
+            pools: Arc::new(ArcSwapOption::from_pointee(connect(path).await?)),
             generation: Arc::new(AtomicU64::new(0)),
         })
     }
 
-    /// Which database file this is: changes when a deleted file is replaced.
+    /// Which connection ids were cached for: changes with every reconnect.
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Relaxed)
     }
 
-    /// The current pools (a cheap `Arc` clone, safe to hold across awaits).
-    pub(crate) fn pools(&self) -> Arc<Pools> {
-        self.pools.load_full()
-    }
-
-    /// The pools for reading, switching to a new file first if the old one was deleted (reads
-    /// of a deleted file fail, and the writer may not have noticed yet).
-    pub(crate) async fn read_pools(&self) -> Result<Arc<Pools>, StoreError> {
-        self.reopen_if_deleted().await?;
-        Ok(self.pools())
-    }
-
-    /// SQLite keeps writing into a database file that was deleted, so rows would vanish with
-    /// it. When the file is gone, a new one is created (with the schema) and every clone of
-    /// this store switches to it. Returns whether that happened.
-    pub async fn reopen_if_deleted(&self) -> Result<bool, StoreError> {
-        if self.path.exists() {
-            return Ok(false);
+    /// The current pools (a cheap `Arc` clone, safe to hold across awaits), reconnecting first
+    /// when the pools were released or the path now names another file: SQLite keeps writing
+    /// into a deleted file (rows would vanish with it), and a filesystem mounted anew holds a
+    /// new file at the same path. A new file gets the schema at once.
+    pub(crate) async fn pools(&self) -> Result<Arc<Pools>, StoreError> {
+        if let Some(pools) = self.pools.load_full() {
+            match FileId::of(&self.path) {
+                Ok(file) if file == pools.file => return Ok(pools),
+                _ => {
+                    warn!(path = %self.path.display(), "the database file was deleted or replaced; reopening")
+                }
+            }
         }
-        let fresh = connect(&self.path).await?;
-        let old = self.pools.swap(Arc::new(fresh));
+        self.release().await;
+        let fresh = Arc::new(connect(&self.path).await?);
         self.generation.fetch_add(1, Ordering::Relaxed);
-        old.writer.close().await;
-        old.reader.close().await;
-        Ok(true)
+        self.pools.store(Some(Arc::clone(&fresh)));
+        Ok(fresh)
     }
 
-    /// Closes both pools, waiting for their connections to finish.
-    pub async fn close(&self) {
-        let pools = self.pools();
-        pools.writer.close().await;
-        pools.reader.close().await;
+    /// Closes every connection; the next use reconnects. After an I/O error (a filesystem gone
+    /// read-only, a disk unplugged) this lets go of the file, so it can be unmounted, repaired
+    /// or replaced while hush runs.
+    pub async fn release(&self) {
+        if let Some(old) = self.pools.swap(None) {
+            old.writer.close().await;
+            old.reader.close().await;
+        }
     }
 }
 
@@ -210,5 +255,10 @@ async fn connect(path: &Path) -> Result<Pools, StoreError> {
         .connect_with(options)
         .await
         .map_err(open_error)?;
-    Ok(Pools { writer, reader })
+    let file = FileId::of(path).map_err(|err| open_error(sqlx::Error::Io(err)))?;
+    Ok(Pools {
+        writer,
+        reader,
+        file,
+    })
 }

@@ -235,18 +235,18 @@ impl Store {
         )
         .bind(from)
         .bind(to)
-        .fetch_all(&self.read_pools().await?.reader)
+        .fetch_all(&self.pools().await?.reader)
         .await?;
         let (tables, (first, end)) = range.period_tables();
         let (clients,): (i64,) = sqlx::query_as(tables.distinct_clients)
             .bind(first)
             .bind(end)
-            .fetch_one(&self.read_pools().await?.reader)
+            .fetch_one(&self.pools().await?.reader)
             .await?;
         let (domains,): (i64,) = sqlx::query_as(tables.distinct_domains)
             .bind(first)
             .bind(end)
-            .fetch_one(&self.read_pools().await?.reader)
+            .fetch_one(&self.pools().await?.reader)
             .await?;
         let mut summary = Summary {
             clients,
@@ -277,12 +277,12 @@ impl Store {
         let totals: Vec<(String, i64, i64)> = sqlx::query_as(tables.client_totals)
             .bind(first)
             .bind(end)
-            .fetch_all(&self.read_pools().await?.reader)
+            .fetch_all(&self.pools().await?.reader)
             .await?;
         let lists: Vec<(String, String, String, i64)> = sqlx::query_as(tables.client_lists)
             .bind(first)
             .bind(end)
-            .fetch_all(&self.read_pools().await?.reader)
+            .fetch_all(&self.pools().await?.reader)
             .await?;
         let mut reports: Vec<ClientReport> = totals
             .into_iter()
@@ -349,7 +349,7 @@ impl Store {
             .bind(from)
             .bind(to)
             .bind(i64::from(limit))
-            .fetch_all(&self.read_pools().await?.reader)
+            .fetch_all(&self.pools().await?.reader)
             .await?;
         Ok(rows
             .into_iter()
@@ -373,7 +373,7 @@ impl Store {
         .bind(from)
         .bind(to)
         .bind(bucket_minutes)
-        .fetch_all(&self.read_pools().await?.reader)
+        .fetch_all(&self.pools().await?.reader)
         .await?;
         let mut rows = rows.into_iter().peekable();
         let mut buckets = Vec::new();
@@ -447,7 +447,7 @@ impl Store {
         sql.push(" ORDER BY q.id DESC LIMIT ").push_bind(fetch);
         let mut rows: Vec<QueryRow> = sql
             .build_query_as()
-            .fetch_all(&self.read_pools().await?.reader)
+            .fetch_all(&self.pools().await?.reader)
             .await?;
         // The extra row only says whether another page exists.
         let next = if rows.len() > filter.limit as usize {
@@ -466,7 +466,7 @@ impl Store {
             sqlx::query_as("SELECT id FROM domains WHERE instr(name, ?1) > 0 LIMIT ?2")
                 .bind(text.to_ascii_lowercase())
                 .bind(MAX_SEEK_DOMAINS as i64 + 1)
-                .fetch_all(&self.read_pools().await?.reader)
+                .fetch_all(&self.pools().await?.reader)
                 .await?;
         Ok(if ids.len() > MAX_SEEK_DOMAINS {
             DomainMatch::Many

@@ -74,7 +74,7 @@ impl Store {
         let rows: Vec<RuleRow> = sqlx::query_as(
             "SELECT id, kind, domain, comment, created_us FROM custom_rules ORDER BY id",
         )
-        .fetch_all(&self.pools().reader)
+        .fetch_all(&self.pools().await?.reader)
         .await?;
         Ok(rows.into_iter().filter_map(from_row).collect())
     }
@@ -95,7 +95,7 @@ impl Store {
         .bind(domain)
         .bind(comment)
         .bind(created_us)
-        .fetch_optional(&self.pools().writer)
+        .fetch_optional(&self.pools().await?.writer)
         .await?;
         match inserted {
             Some((id,)) => Ok(CustomRule {
@@ -116,7 +116,7 @@ impl Store {
     pub async fn delete_custom_rule(&self, id: i64) -> Result<bool, StoreError> {
         let result = sqlx::query("DELETE FROM custom_rules WHERE id = ?1")
             .bind(id)
-            .execute(&self.pools().writer)
+            .execute(&self.pools().await?.writer)
             .await?;
         Ok(result.rows_affected() > 0)
     }

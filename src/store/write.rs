@@ -147,6 +147,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
+        let pools = self.pools().await?;
         let generation = self.generation();
         if interner.generation != generation {
             *interner = Interner {
@@ -154,7 +155,7 @@ impl Store {
                 ..Interner::default()
             };
         }
-        let mut tx = self.pools().writer.begin().await?;
+        let mut tx = pools.writer.begin().await?;
         let domains = resolve_ids(
             &mut tx,
             Dictionary::Domains,
@@ -265,12 +266,12 @@ impl Store {
         )
         .bind(cutoff_us)
         .bind(batch)
-        .execute(&self.pools().writer)
+        .execute(&self.pools().await?.writer)
         .await?
         .rows_affected();
         deleted += sqlx::query("DELETE FROM minute_counts WHERE minute < ?1")
             .bind(cutoff_us.div_euclid(MINUTE_US))
-            .execute(&self.pools().writer)
+            .execute(&self.pools().await?.writer)
             .await?
             .rows_affected();
         let (cutoff_hour, cutoff_day) =
@@ -298,7 +299,7 @@ impl Store {
         for (sql, cutoff) in expired {
             deleted += sqlx::query(sql)
                 .bind(cutoff)
-                .execute(&self.pools().writer)
+                .execute(&self.pools().await?.writer)
                 .await?
                 .rows_affected();
         }

@@ -499,15 +499,7 @@ async fn lists_health_and_metrics_report_the_running_state() {
     assert_eq!(health["rules"], 2);
     assert_eq!(health["querylog"]["written"], 2);
     assert_eq!(health["querylog"]["dropped"], 0);
-    let metrics = hush
-        .http
-        .get(format!("{}/metrics", hush.api))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = hush.metrics().await;
     for line in [
         "hush_queries_total{status=\"blocked\"} 1",
         "hush_queries_total{status=\"forwarded\"} 1",
@@ -578,26 +570,19 @@ async fn a_locked_database_leaves_dns_answering_and_shows_in_health() {
         let reply = udp_query(hush.dns, "www.example.com.", RecordType::A).await;
         assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let (_, health) = hush.get("/api/health").await;
-        if health["querylog"]["errors"].as_u64().unwrap_or(0) > 0 {
-            assert_eq!(health["status"], "degraded");
-            assert!(
-                health["querylog"]["last_error"]
-                    .as_str()
-                    .unwrap()
-                    .contains("locked"),
-                "{health}"
-            );
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no write error reported: {health}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let health = hush
+        .wait_for_health("a write error", |health| {
+            health["querylog"]["errors"].as_u64().unwrap_or(0) > 0
+        })
+        .await;
+    assert_eq!(health["status"], "degraded");
+    assert!(
+        health["querylog"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("locked"),
+        "{health}"
+    );
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
     drop(blocker);
     let rows = hush.wait_for_rows("", 3).await;

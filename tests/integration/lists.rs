@@ -18,7 +18,7 @@ use crate::support::*;
 
 /// What the list server answers, and what it has been asked.
 #[derive(Default)]
-struct ListServer {
+pub(crate) struct ListServer {
     body: String,
     etag: String,
     status: Option<StatusCode>,
@@ -48,7 +48,7 @@ async fn serve_list(State(server): State<Arc<Mutex<ListServer>>>, headers: Heade
     ([(header::ETAG, server.etag.clone())], server.body.clone()).into_response()
 }
 
-async fn start_list_server(
+pub(crate) async fn start_list_server(
     body: &str,
 ) -> (
     SocketAddr,

@@ -5,6 +5,8 @@ mod api;
 mod blocking;
 mod cli;
 mod corpus;
+mod egress;
+mod faults;
 mod forwarding;
 mod fuzz_seeds;
 mod hardening;

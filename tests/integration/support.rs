@@ -408,9 +408,14 @@ pub async fn start_logged_in(
     } else {
         "[blocking]\nlists = [\"block.txt\"]\n"
     };
+    let database = if extra.contains("database =") {
+        ""
+    } else {
+        "database = \"history.db\"\n"
+    };
     let text = format!(
         "[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"udp://{upstream}\"]\nupstream_timeout = \"1s\"\n\
-         {blocking}[querylog]\ndatabase = \"history.db\"\n{extra}"
+         {blocking}[querylog]\n{database}{extra}"
     );
     let text = if text.contains("[api]") {
         text
@@ -472,6 +477,38 @@ impl LoggedHush {
         )
     }
 
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.api))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.text().await.unwrap()
+    }
+
+    /// Polls `/api/health` until `ready` holds, then returns it.
+    pub async fn wait_for_health(
+        &self,
+        what: &str,
+        ready: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let (_, health) = self.get("/api/health").await;
+            if ready(&health) {
+                return health;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "health never showed {what}: {health}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Polls `/api/queries?{query}` until it lists `count` rows, then returns them.
     pub async fn wait_for_rows(&self, query: &str, count: usize) -> Vec<serde_json::Value> {
         let deadline = tokio::time::Instant::now() + TIMEOUT;
@@ -490,4 +527,69 @@ impl LoggedHush {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// Where a test that needs Linux namespaces is running; see [`in_namespace`].
+pub enum Namespace {
+    /// In the child: mount, unmount and make interfaces freely, they vanish with it.
+    Inside,
+    /// In the parent, after the child passed (or after saying why it could not run).
+    Outside,
+}
+
+const NAMESPACE_VAR: &str = "HUSH_TEST_IN_NAMESPACE";
+
+/// Runs the test `test` (its path in this binary, e.g. `faults::a_full_disk`) again in a child
+/// process inside new namespaces (`unshare` flags such as `--mount` or `--net`), so it can mount
+/// small filesystems or add network interfaces without touching the machine. Returns `Inside`
+/// in that child. In the parent it waits for the child, fails when the child failed, and
+/// returns `Outside`; a machine that cannot make namespaces (no root, no `unshare`) gets a note
+/// and `Outside`.
+pub fn in_namespace(test: &str, flags: &[&str]) -> Namespace {
+    if std::env::var(NAMESPACE_VAR).as_deref() == Ok(test) {
+        return Namespace::Inside;
+    }
+    let usable = std::process::Command::new("unshare")
+        .args(flags)
+        .arg("true")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !usable {
+        eprintln!("note: {test} skipped: this machine cannot make {flags:?} namespaces");
+        return Namespace::Outside;
+    }
+    let output = std::process::Command::new("unshare")
+        .args(flags)
+        .arg("--")
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(NAMESPACE_VAR, test)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{test} failed inside its namespace:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "{test} did not run inside its namespace:\n{stdout}\n{stderr}"
+    );
+    eprint!("{stderr}");
+    Namespace::Outside
+}
+
+/// Runs a command the test needs (mount, ip, ...), failing with its output when it fails.
+pub fn run_command(program: &str, args: &[&str]) {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|err| panic!("{program}: {err}"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
