@@ -189,7 +189,8 @@ def throughput(servers, work, all_names, blocked, seconds):
     }
     files = {}
     for label, lines in sets.items():
-        files[label] = work / f"{label.replace(' ', '_').replace('/', '-')}.txt"
+        # A name of its own: "blocked.txt" is the blocklist hush watches.
+        files[label] = work / f"queries-{label.replace(' ', '_').replace('/', '-')}.txt"
         files[label].write_text("\n".join(lines) + "\n")
     results = {}
     for tag, port in [("hush", HUSH_PORT), ("dnsmasq", DNSMASQ_PORT), ("unbound", UNBOUND_PORT)]:

@@ -6,8 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use hickory_server::server::Server;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -22,6 +21,7 @@ use crate::dns::listener::{BindError, bind_pair};
 use crate::dns::outcome::EventSink;
 use crate::dns::pipeline::Pipeline;
 use crate::dns::tcp;
+use crate::dns::udp::UdpServer;
 use crate::dns::upstream::{UpstreamSetupError, Upstreams, own_resolver};
 use crate::lists::cache::ListCache;
 use crate::lists::download::{Downloader, MAX_LIST_BYTES};
@@ -64,7 +64,7 @@ pub struct Hush {
     control: Arc<Control>,
     dns_addrs: Vec<SocketAddr>,
     api_addr: SocketAddr,
-    server: Server<DnsHandler>,
+    udp: UdpServer,
     api: (oneshot::Sender<()>, JoinHandle<()>),
     writer: Option<QueryLogWriter>,
     /// List downloads and the list-file watch.
@@ -144,11 +144,12 @@ impl Hush {
             events: Arc::clone(&control.events),
             metrics: Arc::clone(&control.metrics),
         };
-        let mut server = Server::new(handler.clone());
-        let (dns_addrs, tcp_listeners) = bind_all(&control.config().dns.listen, &mut server)?;
+        let (dns_addrs, udp_sockets, tcp_listeners) = bind_all(&control.config().dns.listen)?;
         let (api_addr, api) = serve_api(api_listen, Arc::clone(&control)).await?;
         let config = control.config();
         let handler = Arc::new(handler);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let udp = UdpServer::start(udp_sockets, Arc::clone(&handler), cores);
         let mut background = vec![
             refresh_url_lists(Arc::clone(&control)),
             watch::spawn(Arc::clone(&control), watch::POLL_INTERVAL),
@@ -166,7 +167,7 @@ impl Hush {
             control,
             dns_addrs,
             api_addr,
-            server,
+            udp,
             api,
             writer,
             background,
@@ -187,13 +188,11 @@ impl Hush {
     }
 
     /// Stops the DNS listeners and the API, then writes every queued query-log row.
-    pub async fn shutdown(mut self) {
+    pub async fn shutdown(self) {
         for task in &self.background {
             task.abort();
         }
-        if let Err(error) = self.server.shutdown_gracefully().await {
-            warn!(%error, "DNS server stopped with an error");
-        }
+        self.udp.shutdown().await;
         let (stop_api, api_task) = self.api;
         let _ = stop_api.send(());
         let _ = api_task.await;
@@ -270,17 +269,18 @@ async fn serve_api(
 /// Binds every `dns.listen` address: UDP goes to hickory-server, the TCP listeners are returned
 /// for [`tcp::serve`]. An address family the host lacks (no IPv6) is skipped with a warning as
 /// long as another listener is up; any other failure stops the start.
-fn bind_all(
-    listen: &[SocketAddr],
-    server: &mut Server<DnsHandler>,
-) -> Result<(Vec<SocketAddr>, Vec<TcpListener>), BindError> {
+/// The bound addresses, UDP sockets and TCP listeners of every `dns.listen` address.
+type Bound = (Vec<SocketAddr>, Vec<UdpSocket>, Vec<TcpListener>);
+
+fn bind_all(listen: &[SocketAddr]) -> Result<Bound, BindError> {
     let mut bound = Vec::new();
+    let mut udp = Vec::new();
     let mut tcp = Vec::new();
     let mut unavailable = None;
     for addr in listen {
         match bind_pair(*addr) {
             Ok(pair) => {
-                server.register_socket(pair.udp);
+                udp.push(pair.udp);
                 tcp.push(pair.tcp);
                 bound.push(pair.addr);
             }
@@ -293,6 +293,6 @@ fn bind_all(
     }
     match (bound.is_empty(), unavailable) {
         (true, Some(err)) => Err(err),
-        _ => Ok((bound, tcp)),
+        _ => Ok((bound, udp, tcp)),
     }
 }

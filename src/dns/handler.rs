@@ -1,20 +1,24 @@
-//! The DNS front door: hickory-server hands each request here. The handler checks the message is
-//! a query hush serves, runs the [`Pipeline`], encodes the reply with the right header bits and
-//! EDNS, and emits one [`QueryEvent`] for the query history.
+//! The DNS front door, shared by the UDP and TCP listeners: checks a request is a query hush
+//! serves, runs the [`Pipeline`], encodes the reply with the right header bits and EDNS, and
+//! emits one [`QueryEvent`] for the query history. Answering is split like the pipeline: what
+//! needs no upstream is answered synchronously by [`DnsHandler::answer_locally`] (the UDP
+//! listener does that inline, without a task), the rest by [`DnsHandler::answer_forwarded`].
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
+use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::Record;
-use hickory_server::net::runtime::Time;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::Request;
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::debug;
 
 use super::metrics::DnsMetrics;
 use super::outcome::{EventSink, QueryEvent};
-use super::pipeline::Pipeline;
+use super::pipeline::{Forward, Pipeline, Resolution};
 use super::reply::Reply;
 
 /// The largest UDP payload hush sends, whatever a client advertises (RFC 6891 §6.2.5 allows the
@@ -23,7 +27,7 @@ const MAX_UDP_PAYLOAD: u16 = 4096;
 /// The smallest, from RFC 1035 (and RFC 6891 §6.2.3 for advertised values below it).
 const MIN_UDP_PAYLOAD: u16 = 512;
 
-/// Cheap to clone: UDP (hickory-server) and TCP ([`super::tcp`]) each hold one.
+/// Cheap to clone: every listener holds one.
 #[derive(Clone)]
 pub struct DnsHandler {
     pub pipeline: Arc<Pipeline>,
@@ -31,24 +35,38 @@ pub struct DnsHandler {
     pub metrics: Arc<DnsMetrics>,
 }
 
-#[async_trait::async_trait]
-impl RequestHandler for DnsHandler {
-    async fn handle_request<R: ResponseHandler, T: Time>(
-        &self,
-        request: &Request,
-        response_handle: R,
-    ) -> ResponseInfo {
+/// A request that must wait for an upstream, with what was worked out before it.
+#[derive(Debug)]
+pub struct Deferred {
+    started: Instant,
+    client: IpAddr,
+    edns: Option<Edns>,
+    forward: Forward,
+}
+
+impl DnsHandler {
+    /// The response bytes for `request` (`None` when there is nothing to send), whatever it
+    /// takes; for TCP, where each connection's queries are answered in order anyway.
+    pub async fn answer(&self, request: &Request) -> Option<Vec<u8>> {
+        match self.answer_locally(request) {
+            Ok(bytes) => bytes,
+            Err(deferred) => self.answer_forwarded(request, deferred).await,
+        }
+    }
+
+    /// Answers `request` if that needs no upstream: malformed or unsupported requests,
+    /// refusals, blocks, ANY and cache hits. `Err` hands the rest to
+    /// [`DnsHandler::answer_forwarded`].
+    pub fn answer_locally(&self, request: &Request) -> Result<Option<Vec<u8>>, Deferred> {
         let started = Instant::now();
-        let response_edns = match &request.edns {
+        let edns = match &request.edns {
             // RFC 6891 §6.1.3: an unknown EDNS version gets BADVERS, with our version (0).
             Some(edns) if edns.version() > 0 => {
-                return send(
+                return Ok(encode(
                     request,
-                    response_handle,
                     &Reply::empty(ResponseCode::BADVERS),
-                    Some(Edns::new()),
-                )
-                .await;
+                    Some(&Edns::new()),
+                ));
             }
             Some(edns) => {
                 let mut ours = Edns::new();
@@ -58,57 +76,79 @@ impl RequestHandler for DnsHandler {
             None => None,
         };
         if request.metadata.op_code != OpCode::Query {
-            return send(
-                request,
-                response_handle,
-                &Reply::empty(ResponseCode::NotImp),
-                response_edns,
-            )
-            .await;
+            let reply = Reply::empty(ResponseCode::NotImp);
+            return Ok(encode(request, &reply, edns.as_ref()));
         }
         let Ok(info) = request.request_info() else {
             // Zero or several questions: RFC 9619 allows exactly one.
-            return send(
-                request,
-                response_handle,
-                &Reply::empty(ResponseCode::FormErr),
-                response_edns,
-            )
-            .await;
+            let reply = Reply::empty(ResponseCode::FormErr);
+            return Ok(encode(request, &reply, edns.as_ref()));
         };
         let client = info.src.ip();
-        let query = info.query;
-        let resolution = self.pipeline.resolve(client, query).await;
-        let response_info = send(request, response_handle, &resolution.reply, response_edns).await;
+        match self.pipeline.resolve_locally(client, info.query) {
+            Ok(resolution) => Ok(self.finish(request, client, resolution, edns, started)),
+            Err(forward) => Err(Deferred {
+                started,
+                client,
+                edns,
+                forward,
+            }),
+        }
+    }
+
+    /// Forwards a request [`DnsHandler::answer_locally`] deferred, and answers it.
+    pub async fn answer_forwarded(&self, request: &Request, deferred: Deferred) -> Option<Vec<u8>> {
+        let Ok(info) = request.request_info() else {
+            return None;
+        };
+        let resolution = self.pipeline.forward(info.query, deferred.forward).await;
+        self.finish(
+            request,
+            deferred.client,
+            resolution,
+            deferred.edns,
+            deferred.started,
+        )
+    }
+
+    /// Encodes the answer, then counts it and emits its event.
+    fn finish(
+        &self,
+        request: &Request,
+        client: IpAddr,
+        resolution: Resolution,
+        edns: Option<Edns>,
+        started: Instant,
+    ) -> Option<Vec<u8>> {
+        let bytes = encode(request, &resolution.reply, edns.as_ref());
         let duration = started.elapsed();
         self.metrics.record(&resolution.outcome, duration);
-        self.events.emit(QueryEvent {
-            time: SystemTime::now(),
-            client: client.to_canonical(),
-            name: query.name().clone(),
-            query_type: query.query_type(),
-            outcome: resolution.outcome,
-            rcode: resolution.reply.rcode,
-            duration,
-        });
-        response_info
+        if let Ok(info) = request.request_info() {
+            self.events.emit(QueryEvent {
+                time: SystemTime::now(),
+                client: client.to_canonical(),
+                name: info.query.name().clone(),
+                query_type: info.query.query_type(),
+                outcome: resolution.outcome,
+                rcode: resolution.reply.rcode,
+                duration,
+            });
+        }
+        bytes
     }
 }
 
-/// Encodes and sends `reply`. The question is copied from the request bytes, so the client's
-/// letter case is kept; RA is set (hush recurses for its clients), RD and the ID are echoed.
-async fn send<R: ResponseHandler>(
-    request: &Request,
-    mut response_handle: R,
-    reply: &Reply,
-    edns: Option<Edns>,
-) -> ResponseInfo {
+/// Encodes `reply` as the response to `request`. The question is copied from the request
+/// bytes, so the client's letter case is kept; RA is set (hush recurses for its clients), RD
+/// and the ID are echoed. Over UDP the response is limited to the size its OPT record allows
+/// (512 bytes without one) and truncated with TC past it.
+fn encode(request: &Request, reply: &Reply, edns: Option<&Edns>) -> Option<Vec<u8>> {
     let mut metadata = Metadata::response_from_request(&request.metadata);
     metadata.recursion_available = true;
     metadata.authoritative = false;
     metadata.response_code = reply.rcode;
     let mut builder = MessageResponseBuilder::from_message_request(request);
-    if let Some(edns) = &edns {
+    if let Some(edns) = edns {
         builder.edns(edns);
     }
     let no_records: [&Record; 0] = [];
@@ -119,14 +159,34 @@ async fn send<R: ResponseHandler>(
         no_records,
         no_records,
     );
-    match response_handle.send_response(response).await {
-        Ok(info) => info,
+    let mut bytes = Vec::with_capacity(512);
+    let mut encoder = BinEncoder::new(&mut bytes);
+    if request.protocol() == Protocol::Udp {
+        encoder.set_max_size(edns.map_or(MIN_UDP_PAYLOAD, Edns::max_payload));
+    }
+    match response.destructive_emit(&mut encoder) {
+        Ok(_) => Some(bytes),
         Err(error) => {
-            debug!(%error, client = %request.src(), "could not send a response");
-            ResponseInfo::from(Header {
-                metadata,
-                counts: HeaderCounts::default(),
-            })
+            debug!(%error, client = %request.src(), "could not encode a response");
+            None
         }
     }
+}
+
+/// What to send back for bytes that are not a request hush can read: FORMERR for a query whose
+/// header parses but whose body does not; nothing for responses (no reflection) or for less
+/// than a header.
+pub fn unreadable(message: &[u8]) -> Option<Vec<u8>> {
+    let header = Header::read(&mut BinDecoder::new(message)).ok()?;
+    if header.metadata.message_type != MessageType::Query {
+        return None;
+    }
+    let mut metadata = Metadata::new(header.metadata.id, MessageType::Response, OpCode::Query);
+    metadata.response_code = ResponseCode::FormErr;
+    Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    }
+    .to_bytes()
+    .ok()
 }

@@ -1,5 +1,6 @@
 //! Listening sockets: UDP and TCP on every `dns.listen` address, bound here (IPv6 sockets are
-//! v6-only so `0.0.0.0:53` and `[::]:53` can coexist) and served by hickory-server. Bind
+//! v6-only so `0.0.0.0:53` and `[::]:53` can coexist) and handed to [`super::udp`] and
+//! [`super::tcp`]. Bind
 //! failures come back as messages that say what to do about them.
 
 use std::io;

@@ -12,4 +12,5 @@ pub mod pipeline;
 pub mod policy;
 pub mod reply;
 pub mod tcp;
+pub mod udp;
 pub mod upstream;

@@ -1,5 +1,6 @@
 //! The query pipeline, in order. Each stage lives in its own module and knows nothing of the
-//! stages after it; this function is the one place that says what runs when, and why there.
+//! stages after it; this file is the one place that says what runs when, and why there. It is
+//! cut in two where the network begins: everything before the upstream runs synchronously.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -30,15 +31,32 @@ pub struct Pipeline {
     pub upstreams: Upstreams,
 }
 
+/// A query the local stages could not answer: it goes upstream.
+#[derive(Debug, Clone, Copy)]
+pub struct Forward {
+    /// Allowed by a rule, or blocking is off: the answer check does not apply.
+    exempt: bool,
+}
+
 impl Pipeline {
-    pub async fn resolve(&self, client: IpAddr, query: &LowerQuery) -> Resolution {
+    /// The stages that need nothing but memory: admission, policy, ANY, cache. Blocked, refused
+    /// and cached queries end here, synchronously, so the listener can answer them inline;
+    /// the rest come back as [`Forward`] for [`Pipeline::forward`].
+    pub fn resolve_locally(
+        &self,
+        client: IpAddr,
+        query: &LowerQuery,
+    ) -> Result<Resolution, Forward> {
         // Admission first: a refused client costs no rule lookup, cache slot or upstream query.
         if let Err(reason) = self.admission.admit(client) {
-            return Resolution::refused(ResponseCode::Refused, reason);
+            return Ok(Resolution::refused(ResponseCode::Refused, reason));
         }
         // Only class IN is forwarded; CH/HS/ANY-class queries are not hush's business.
         if query.query_class() != DNSClass::IN {
-            return Resolution::refused(ResponseCode::NotImp, RefusalReason::Unsupported);
+            return Ok(Resolution::refused(
+                ResponseCode::NotImp,
+                RefusalReason::Unsupported,
+            ));
         }
         // Policy before the cache, so a reload applies at once and a blocked name never
         // reaches the upstream.
@@ -48,7 +66,7 @@ impl Pipeline {
         let exempt = !blocking || {
             let policy = self.policy.load();
             match policy.decide(name) {
-                Decision::Block(blocked) => return block(&policy, query, blocked),
+                Decision::Block(blocked) => return Ok(block(&policy, query, blocked)),
                 Decision::Allow { .. } => true,
                 Decision::Pass => false,
             }
@@ -57,16 +75,23 @@ impl Pipeline {
         // before anything is forwarded: ANY answers are the favourite of amplification attacks
         // and nothing a real client may depend on.
         if query_type == RecordType::ANY {
-            return Resolution {
+            return Ok(Resolution {
                 reply: Reply::minimal_any(query.original().name()),
                 outcome: Outcome::Refused(RefusalReason::AnyQuery),
-            };
+            });
         }
         // Cache before upstream: a hit never leaves the box. The answer check still runs on
         // hits because the rules may have changed since the answer was stored.
-        if let Some(reply) = self.cache.get(name, query_type) {
-            return self.checked(query, reply, exempt, Outcome::Cached);
+        match self.cache.get(name, query_type) {
+            Some(reply) => Ok(self.checked(query, reply, exempt, Outcome::Cached)),
+            None => Err(Forward { exempt }),
         }
+    }
+
+    /// The upstream stage, then the answer check, for a query [`Pipeline::resolve_locally`]
+    /// passed on.
+    pub async fn forward(&self, query: &LowerQuery, forward: Forward) -> Resolution {
+        let (name, query_type) = (query.name(), query.query_type());
         match self.upstreams.resolve(&Name::from(name), query_type).await {
             Ok(answer) => {
                 self.cache
@@ -74,11 +99,11 @@ impl Pipeline {
                 let forwarded = Outcome::Forwarded {
                     upstream: answer.upstream,
                 };
-                self.checked(query, answer.reply, exempt, forwarded)
+                self.checked(query, answer.reply, forward.exempt, forwarded)
             }
             // Every upstream failed: an expired answer (RFC 8767) beats SERVFAIL.
             Err(reason) => match self.cache.get_stale(name, query_type) {
-                Some(stale) => self.checked(query, stale, exempt, Outcome::Cached),
+                Some(stale) => self.checked(query, stale, forward.exempt, Outcome::Cached),
                 None => Resolution {
                     reply: Reply::empty(ResponseCode::ServFail),
                     outcome: Outcome::Failed(reason),

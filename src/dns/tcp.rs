@@ -1,4 +1,4 @@
-//! DNS over TCP (RFC 7766), served here rather than by hickory-server's listener so that the
+//! DNS over TCP (RFC 7766), served by hush's own accept loop so that the
 //! number of open connections is bounded: past `dns.max_tcp_connections` a new connection is
 //! closed at once, and a connection that sends no complete query within `dns.tcp_idle_timeout`
 //! is closed, so silent or slow clients cannot pin sockets and tasks. Each connection carries
@@ -8,22 +8,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::Record;
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
-use hickory_server::net::NetError;
-use hickory_server::net::runtime::TokioTime;
+use hickory_proto::op::MessageType;
 use hickory_server::net::xfer::Protocol;
-use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::MessageResponse;
+use hickory_server::server::Request;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use super::handler::DnsHandler;
+use super::handler::{DnsHandler, unreadable};
 
 /// Accepts connections on `listener` until the task is aborted.
 pub fn serve(
@@ -59,8 +54,7 @@ pub fn serve(
 
 async fn connection(stream: TcpStream, peer: SocketAddr, handler: &DnsHandler, idle: Duration) {
     let _ = stream.set_nodelay(true);
-    let (mut reader, writer) = stream.into_split();
-    let writer = Responder(Arc::new(Mutex::new(writer)));
+    let (mut reader, mut writer) = stream.into_split();
     loop {
         let mut length = [0u8; 2];
         let read = tokio::time::timeout(idle, async {
@@ -74,97 +68,27 @@ async fn connection(stream: TcpStream, peer: SocketAddr, handler: &DnsHandler, i
             // Closed by the client, idle too long, or a broken frame: done with this connection.
             Ok(Err(_)) | Err(_) => return,
         };
-        match Request::from_bytes(message.clone(), peer, Protocol::Tcp) {
+        let reply = match Request::from_bytes(message.clone(), peer, Protocol::Tcp) {
             Ok(request) if request.metadata.message_type == MessageType::Query => {
-                handler
-                    .handle_request::<_, TokioTime>(&request, writer.clone())
-                    .await;
+                handler.answer(&request).await
             }
-            // A response sent to a server is dropped, as hickory does for UDP.
-            Ok(_) => {}
-            Err(_) => {
-                if writer.form_error(&message).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// Writes length-prefixed responses to one connection.
-#[derive(Clone)]
-struct Responder(Arc<Mutex<OwnedWriteHalf>>);
-
-impl Responder {
-    async fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let length = u16::try_from(bytes.len()).unwrap_or(u16::MAX).to_be_bytes();
-        let mut writer = self.0.lock().await;
-        writer.write_all(&length).await?;
-        writer
-            .write_all(&bytes[..bytes.len().min(usize::from(u16::MAX))])
-            .await
-    }
-
-    /// FORMERR for a message whose header parses but whose body does not; nothing for less.
-    async fn form_error(&self, message: &[u8]) -> std::io::Result<()> {
-        let Ok(header) = Header::read(&mut BinDecoder::new(message)) else {
-            return Ok(());
+            // A response sent to a server is dropped, as for UDP.
+            Ok(_) => None,
+            Err(_) => unreadable(&message),
         };
-        if header.metadata.message_type != MessageType::Query {
-            return Ok(());
-        }
-        let mut metadata = Metadata::new(header.metadata.id, MessageType::Response, OpCode::Query);
-        metadata.response_code = ResponseCode::FormErr;
-        let reply = Header {
-            metadata,
-            counts: HeaderCounts::default(),
-        };
-        match reply.to_bytes() {
-            Ok(bytes) => self.write(&bytes).await,
-            Err(_) => Ok(()),
+        if let Some(reply) = reply
+            && write_framed(&mut writer, &reply).await.is_err()
+        {
+            return;
         }
     }
 }
 
-/// Encodes a response for `protocol`: UDP answers are limited to the size the response's OPT
-/// record allows (512 bytes without one) and truncated with TC past it, as hickory-server does.
-pub fn encode<'a>(
-    response: MessageResponse<
-        '_,
-        'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-        impl Iterator<Item = &'a Record> + Send + 'a,
-    >,
-    protocol: Protocol,
-) -> Result<(ResponseInfo, Vec<u8>), NetError> {
-    let mut bytes = Vec::with_capacity(512);
-    let mut encoder = BinEncoder::new(&mut bytes);
-    if protocol == Protocol::Udp {
-        encoder.set_max_size(response.edns().map_or(512, |edns| edns.max_payload()));
-    }
-    let info = response.destructive_emit(&mut encoder)?;
-    Ok((info, bytes))
-}
-
-#[async_trait::async_trait]
-impl ResponseHandler for Responder {
-    async fn send_response<'a>(
-        &mut self,
-        response: MessageResponse<
-            '_,
-            'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-            impl Iterator<Item = &'a Record> + Send + 'a,
-        >,
-    ) -> Result<ResponseInfo, NetError> {
-        let (info, bytes) = encode(response, Protocol::Tcp)?;
-        self.write(&bytes)
-            .await
-            .map_err(|err| NetError::from(err.to_string()))?;
-        Ok(info)
-    }
+/// Writes one length-prefixed message (RFC 1035 §4.2.2).
+async fn write_framed(writer: &mut OwnedWriteHalf, message: &[u8]) -> std::io::Result<()> {
+    let length = u16::try_from(message.len()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "response over 64 KiB")
+    })?;
+    writer.write_all(&length.to_be_bytes()).await?;
+    writer.write_all(message).await
 }
