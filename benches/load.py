@@ -96,7 +96,9 @@ class Servers:
     def start_upstream(self):
         self.procs["upstream"] = subprocess.Popen(
             ["dnsmasq", "--no-daemon", f"--port={UPSTREAM_PORT}", "--listen-address=127.0.0.1",
-             "--bind-interfaces", "--no-resolv", "--no-hosts", "--address=/#/192.0.2.1", "--cache-size=0"],
+             "--bind-interfaces", "--no-resolv", "--no-hosts", "--address=/#/192.0.2.1", "--cache-size=0",
+             # dnsmasq gives its own answers TTL 0 by default: nothing would be cacheable.
+             "--local-ttl=300"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(UPSTREAM_PORT, "probe.example", 0)
 

@@ -11,11 +11,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use hush::querylog;
 use hush::store::{Interner, LogRow, QueryFilter, Status, Store, TimeRange, TopKind, unix_micros};
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 
-const WRITER_ROWS: usize = 200_000;
-const BATCH: usize = 1_000;
 const DAY_US: i64 = 86_400_000_000;
 
 fn main() {
@@ -70,8 +69,18 @@ fn sample_rows(count: usize) -> Vec<LogRow> {
         .collect()
 }
 
+/// A number from the environment, or the default.
+fn setting(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 async fn writer_throughput() {
-    let rows = sample_rows(WRITER_ROWS);
+    let writer_rows = setting("HUSH_BENCH_WRITER_ROWS", 200_000);
+    let batch_size = setting("HUSH_BENCH_BATCH", querylog::MAX_BATCH);
+    let rows = sample_rows(writer_rows);
     let dir = tempfile::tempdir().expect("temp dir");
 
     let store = Store::open(&dir.path().join("writer.db"))
@@ -79,13 +88,13 @@ async fn writer_throughput() {
         .expect("open store");
     let mut interner = Interner::default();
     let started = Instant::now();
-    for batch in rows.chunks(BATCH) {
+    for batch in rows.chunks(batch_size) {
         store
             .insert_batch(batch, &mut interner)
             .await
             .expect("insert");
     }
-    let hush_rate = WRITER_ROWS as f64 / started.elapsed().as_secs_f64();
+    let hush_rate = writer_rows as f64 / started.elapsed().as_secs_f64();
     store.release().await;
 
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("bare.db").display());
@@ -106,7 +115,7 @@ async fn writer_throughput() {
     .await
     .expect("create");
     let started = Instant::now();
-    for batch in rows.chunks(BATCH) {
+    for batch in rows.chunks(batch_size) {
         let mut tx = bare.begin().await.expect("begin");
         for chunk in batch.chunks(500) {
             let mut insert = QueryBuilder::<Sqlite>::new("INSERT INTO raw ");
@@ -127,8 +136,8 @@ async fn writer_throughput() {
         }
         tx.commit().await.expect("commit");
     }
-    let bare_rate = WRITER_ROWS as f64 / started.elapsed().as_secs_f64();
-    println!("writer: {WRITER_ROWS} rows in batches of {BATCH}");
+    let bare_rate = writer_rows as f64 / started.elapsed().as_secs_f64();
+    println!("writer: {writer_rows} rows in batches of {batch_size}");
     println!("  hush insert_batch      {hush_rate:>10.0} rows/s");
     println!("  bare bulk insert (ref) {bare_rate:>10.0} rows/s");
     println!("  ratio hush/ref         {:>10.2}", hush_rate / bare_rate);

@@ -6,6 +6,7 @@
 
 use sqlx::{QueryBuilder, Sqlite};
 
+use super::write::HOUR_US;
 use super::{Status, Store, StoreError};
 
 /// A half-open time range in microseconds since the epoch: `from` inclusive, `to` exclusive.
@@ -402,39 +403,17 @@ impl Store {
             Some(text) => Some(self.matching_domains(text).await?),
             None => None,
         };
-        let mut sql = QueryBuilder::<Sqlite>::new(
-            "SELECT q.id, q.time_us, c.address AS client, d.name AS domain, q.qtype, q.status, q.rcode, \
-             q.rule, q.list, q.category, q.upstream, q.duration_us \
-             FROM queries q JOIN clients c ON c.id = q.client_id JOIN domains d ON d.id = q.domain_id WHERE ",
-        );
+        let mut sql = QueryBuilder::<Sqlite>::new(ROW_COLUMNS);
+        sql.push(" FROM queries q JOIN clients c ON c.id = q.client_id JOIN domains d ON d.id = q.domain_id WHERE ");
         match domains {
-            Some(DomainMatch::Few(ids)) if ids.is_empty() => {
-                return Ok(QueryPage {
-                    rows: Vec::new(),
-                    next: None,
-                });
-            }
-            // A few names: the newest rows of each through the (domain_id, id) index, merged.
-            // Walking every row of those names and sorting could mean millions for a popular one.
             Some(DomainMatch::Few(ids)) => {
-                sql.push("q.id IN (");
-                for (i, id) in ids.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(" UNION ALL ");
-                    }
-                    sql.push("SELECT id FROM (SELECT q.id FROM queries q WHERE q.domain_id = ")
-                        .push_bind(*id);
-                    push_filters(&mut sql, filter);
-                    sql.push(" ORDER BY q.id DESC LIMIT ")
-                        .push_bind(fetch)
-                        .push(")");
-                }
-                sql.push(")");
+                let rows = self.rows_of_names(&ids, filter, fetch).await?;
+                return Ok(QueryPage::of(rows, filter.limit));
             }
             // Many names: matches are common, so walking newest-first and testing each row
-            // finds a page quickly. The unary + keeps SQLite off the domain index here.
+            // finds a page quickly.
             Some(DomainMatch::Many) => {
-                sql.push("+q.domain_id IN (SELECT id FROM domains WHERE instr(name, ")
+                sql.push("q.domain_id IN (SELECT id FROM domains WHERE instr(name, ")
                     .push_bind(filter.domain.as_deref().unwrap_or("").to_ascii_lowercase())
                     .push(") > 0)");
                 push_filters(&mut sql, filter);
@@ -445,18 +424,84 @@ impl Store {
             }
         }
         sql.push(" ORDER BY q.id DESC LIMIT ").push_bind(fetch);
-        let mut rows: Vec<QueryRow> = sql
+        let rows: Vec<QueryRow> = sql
             .build_query_as()
             .fetch_all(&self.pools().await?.reader)
             .await?;
-        // The extra row only says whether another page exists.
-        let next = if rows.len() > filter.limit as usize {
-            rows.truncate(filter.limit as usize);
-            rows.last().map(|row| row.id)
-        } else {
-            None
+        Ok(QueryPage::of(rows, filter.limit))
+    }
+
+    /// The newest `fetch` rows of a few names, newest first. The hours that hold them come from
+    /// the hourly counts (indexed by name); each such hour's rows are then read through the time
+    /// index, newest hour first, until the page is full, plus one more hour: a batch may number
+    /// rows near an hour's edge slightly out of time order.
+    async fn rows_of_names(
+        &self,
+        ids: &[i64],
+        filter: &QueryFilter,
+        fetch: i64,
+    ) -> Result<Vec<QueryRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reader = &self.pools().await?.reader;
+        let push_ids = |sql: &mut QueryBuilder<Sqlite>| {
+            let mut list = sql.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
         };
-        Ok(QueryPage { rows, next })
+        let mut hours = QueryBuilder::<Sqlite>::new(
+            "SELECT DISTINCT hour FROM hour_domains WHERE domain_id IN (",
+        );
+        push_ids(&mut hours);
+        hours.push(")");
+        if let Some(from) = filter.from_us {
+            hours
+                .push(" AND hour >= ")
+                .push_bind(from.div_euclid(HOUR_US));
+        }
+        if let Some(to) = filter.to_us {
+            hours
+                .push(" AND hour <= ")
+                .push_bind((to - 1).div_euclid(HOUR_US));
+        }
+        if let Some(before) = filter.before {
+            // Hours after the cursor's row hold no row before it (but for the edge, see above).
+            hours
+                .push(" AND hour <= (SELECT time_us / ")
+                .push_bind(HOUR_US)
+                .push(" + 1 FROM queries WHERE id = ")
+                .push_bind(before)
+                .push(")");
+        }
+        hours.push(" ORDER BY hour DESC");
+        let hours: Vec<(i64,)> = hours.build_query_as().fetch_all(reader).await?;
+        let mut rows: Vec<QueryRow> = Vec::new();
+        let mut full = false;
+        for (hour,) in hours {
+            let mut sql = QueryBuilder::<Sqlite>::new(ROW_COLUMNS);
+            sql.push(
+                " FROM queries q INDEXED BY queries_by_time JOIN clients c ON c.id = q.client_id \
+                 JOIN domains d ON d.id = q.domain_id WHERE q.time_us >= ",
+            )
+            .push_bind(hour * HOUR_US)
+            .push(" AND q.time_us < ")
+            .push_bind((hour + 1) * HOUR_US)
+            .push(" AND q.domain_id IN (");
+            push_ids(&mut sql);
+            sql.push(")");
+            push_filters(&mut sql, filter);
+            sql.push(" ORDER BY q.id DESC LIMIT ").push_bind(fetch);
+            rows.extend(sql.build_query_as::<QueryRow>().fetch_all(reader).await?);
+            if full {
+                break;
+            }
+            full = rows.len() as i64 >= fetch;
+        }
+        rows.sort_unstable_by_key(|row| std::cmp::Reverse(row.id));
+        rows.truncate(usize::try_from(fetch).unwrap_or(usize::MAX));
+        Ok(rows)
     }
 
     /// The ids of names containing `text` (a literal substring: `instr`, not `LIKE`, so `%` and
@@ -476,7 +521,24 @@ impl Store {
     }
 }
 
-/// Up to this many matching names, a domain filter seeks each name's newest rows.
+/// The columns of a listed row, as [`QueryRow`] reads them.
+const ROW_COLUMNS: &str = "SELECT q.id, q.time_us, c.address AS client, d.name AS domain, q.qtype, \
+    q.status, q.rcode, q.rule, q.list, q.category, q.upstream, q.duration_us";
+
+impl QueryPage {
+    /// A page from `limit + 1` rows: the extra row only says whether another page exists.
+    fn of(mut rows: Vec<QueryRow>, limit: u32) -> Self {
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|row| row.id)
+        } else {
+            None
+        };
+        Self { rows, next }
+    }
+}
+
+/// Up to this many matching names, a domain filter reads the rows of each name's hours.
 const MAX_SEEK_DOMAINS: usize = 64;
 
 enum DomainMatch {

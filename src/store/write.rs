@@ -16,7 +16,7 @@ const ROWS_PER_STATEMENT: usize = 500;
 /// Names kept in the interner before it is emptied: bounds memory on a long-running box.
 const MAX_INTERNED: usize = 200_000;
 const MINUTE_US: i64 = 60_000_000;
-const HOUR_US: i64 = 3_600_000_000;
+pub(super) const HOUR_US: i64 = 3_600_000_000;
 const DAY_US: i64 = 86_400_000_000;
 /// The hourly and daily counts tables with their primary keys.
 const PERIOD_TABLES: [(&str, &str); 4] = [

@@ -593,24 +593,11 @@ async fn a_locked_database_leaves_dns_answering_and_shows_in_health() {
 
 #[tokio::test]
 async fn retention_deletes_old_rows_in_batches() {
-    use hush::store::{Interner, LogRow, QueryFilter, Status, Store, TimeRange};
+    use hush::store::{Interner, LogRow, QueryFilter, Store, TimeRange};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("retention.db")).await.unwrap();
     let now = hush::store::unix_micros(std::time::SystemTime::now());
     let day = 86_400_000_000i64;
-    let row = |time_us: i64, domain: &str| LogRow {
-        time_us,
-        client: "192.168.1.23".into(),
-        domain: domain.into(),
-        qtype: 1,
-        status: Status::Forwarded,
-        rcode: 0,
-        rule: None,
-        list: None,
-        category: None,
-        upstream: None,
-        duration_us: 100,
-    };
     let mut rows: Vec<LogRow> = (0..120)
         .map(|i| row(now - 40 * day + i, "old.example"))
         .collect();
@@ -787,4 +774,94 @@ async fn a_deleted_database_is_recreated_and_writing_resumes() {
         hush.dir.path().join("history.db").exists(),
         "a new database file was created"
     );
+}
+
+#[tokio::test]
+async fn a_rare_name_pages_across_hours_newest_first_without_gaps() {
+    use hush::store::{Interner, QueryFilter, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("hours.db")).await.unwrap();
+    let hour = 3_600_000_000i64;
+    let start = (hush::store::unix_micros(std::time::SystemTime::now()) / hour - 10) * hour;
+    // Three rare rows in each of hours 1, 3, 4 and 7, among busy traffic; one more row of hour 3,
+    // from its last microsecond, is numbered after the rare rows of hour 4, as a batch written
+    // at the edge of an hour may do.
+    let late = start + 4 * hour - 1;
+    let mut rows = Vec::new();
+    let mut rare_times = vec![late];
+    for h in 0..8 {
+        for i in 0..40 {
+            rows.push(row(start + h * hour + i * 60_000_000, "busy.example"));
+            if matches!(h, 1 | 3 | 4 | 7) && i % 10 == 5 && i < 35 {
+                let time = start + h * hour + i * 60_000_000 + 1;
+                rare_times.push(time);
+                rows.push(row(time, "rare.example"));
+            }
+            if (h, i) == (4, 25) {
+                rows.push(row(late, "rare.example"));
+            }
+        }
+    }
+    store
+        .insert_batch(&rows, &mut Interner::default())
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .queries(&QueryFilter {
+                domain: Some("rare.exam".into()),
+                before,
+                limit: 4,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(page.rows.iter().all(|r| r.domain == "rare.example"));
+        seen.extend(page.rows.iter().map(|r| (r.id, r.time_us)));
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    let ids: Vec<i64> = seen.iter().map(|(id, _)| *id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(ids, sorted, "newest first by id, no repeats");
+    let mut times: Vec<i64> = seen.iter().map(|(_, time)| *time).collect();
+    times.sort_unstable();
+    rare_times.sort_unstable();
+    assert_eq!(times, rare_times, "every rare row, once");
+
+    let in_hour_three = store
+        .queries(&QueryFilter {
+            domain: Some("rare.example".into()),
+            from_us: Some(start + 3 * hour),
+            to_us: Some(start + 4 * hour),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(in_hour_three.rows.len(), 4, "three rows and the late one");
+}
+
+/// A forwarded A query of `domain` from one client at `time_us`, as the writer stores it.
+fn row(time_us: i64, domain: &str) -> hush::store::LogRow {
+    hush::store::LogRow {
+        time_us,
+        client: "192.168.1.23".into(),
+        domain: domain.into(),
+        qtype: 1,
+        status: hush::store::Status::Forwarded,
+        rcode: 0,
+        rule: None,
+        list: None,
+        category: None,
+        upstream: None,
+        duration_us: 100,
+    }
 }
