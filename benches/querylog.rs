@@ -289,6 +289,15 @@ async fn api_latency(rows: u64) {
             }),
         ),
         (
+            // About 150 rows over 30 days, a few an hour at most: the slow case of a name
+            // filter, whose rows are found hour by hour.
+            "queries, domain=host15000. (rare)",
+            page(QueryFilter {
+                domain: Some("host15000.".into()),
+                ..Default::default()
+            }),
+        ),
+        (
             "queries, type=AAAA, 24h",
             page(QueryFilter {
                 qtype: Some(28),
