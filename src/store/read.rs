@@ -511,15 +511,15 @@ impl Store {
     }
 
     /// The ids of names containing `text` (a literal substring: `instr`, not `LIKE`, so `%` and
-    /// `_` match themselves), or `Many` past [`MAX_SEEK_DOMAINS`].
+    /// `_` match themselves), or `Many` past [`MAX_NAMES_BY_HOUR`].
     async fn matching_domains(&self, text: &str) -> Result<DomainMatch, StoreError> {
         let ids: Vec<(i64,)> =
             sqlx::query_as("SELECT id FROM domains WHERE instr(name, ?1) > 0 LIMIT ?2")
                 .bind(text.to_ascii_lowercase())
-                .bind(MAX_SEEK_DOMAINS as i64 + 1)
+                .bind(MAX_NAMES_BY_HOUR as i64 + 1)
                 .fetch_all(&self.pools().await?.reader)
                 .await?;
-        Ok(if ids.len() > MAX_SEEK_DOMAINS {
+        Ok(if ids.len() > MAX_NAMES_BY_HOUR {
             DomainMatch::Many
         } else {
             DomainMatch::Few(ids.into_iter().map(|(id,)| id).collect())
@@ -545,7 +545,7 @@ impl QueryPage {
 }
 
 /// Up to this many matching names, a domain filter reads the rows of each name's hours.
-const MAX_SEEK_DOMAINS: usize = 64;
+const MAX_NAMES_BY_HOUR: usize = 64;
 
 enum DomainMatch {
     Few(Vec<i64>),
