@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -20,8 +20,8 @@ use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use hush::dns::cache::AnswerCache;
 use hush::dns::reply::Reply;
-use hush::rules::compile::add_source_text;
-use hush::rules::{Polarity, QueryName, RuleSet, RuleSetBuilder, Source, Verdict};
+use hush::rules::compile::block_list_from_text;
+use hush::rules::{QueryName, RuleSet, Verdict};
 
 const RULES: usize = 100_000;
 
@@ -32,15 +32,7 @@ fn names(count: usize) -> Vec<String> {
 }
 
 fn compile(text: &str) -> RuleSet {
-    let mut builder = RuleSetBuilder::default();
-    let source = Source {
-        name: Arc::from("bench"),
-        location: "bench".to_owned(),
-        polarity: Polarity::Block,
-        category: None,
-    };
-    add_source_text(&mut builder, source, text);
-    builder.finish()
+    block_list_from_text("bench", text).0
 }
 
 fn rule_lookup(c: &mut Criterion) {

@@ -20,26 +20,18 @@ use crate::dns::outcome::EventSink;
 use crate::dns::pipeline::Pipeline;
 use crate::dns::policy::{BlockingSwitch, Policy};
 use crate::dns::upstream::Upstreams;
-use crate::rules::compile::{add_source_text, inspect};
-use crate::rules::{Polarity, QueryName, RuleSetBuilder, Source};
+use crate::rules::QueryName;
+use crate::rules::compile::{block_list_from_text, inspect};
 
 /// A list file's bytes: parsed, compiled, and asked about the names it mentions.
 pub fn list_text(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let stats = inspect(&text);
-    let mut builder = RuleSetBuilder::default();
-    let source = Source {
-        name: Arc::from("fuzz"),
-        location: "fuzz".to_owned(),
-        polarity: Polarity::Block,
-        category: None,
-    };
-    let report = add_source_text(&mut builder, source, &text);
+    let (rules, report) = block_list_from_text("fuzz", &text);
     assert!(
         report.stats.entries <= stats.entries,
         "compiling added rules that parsing did not see"
     );
-    let rules = builder.finish();
     for word in text.split_whitespace().take(64) {
         if let Some(name) = QueryName::from_text(word) {
             rules.decide(&name);
@@ -68,17 +60,10 @@ impl RequestFuzzer {
             .enable_all()
             .build()
             .unwrap_or_else(|err| panic!("a fuzzer needs a runtime: {err}"));
-        let mut builder = RuleSetBuilder::default();
-        let source = Source {
-            name: Arc::from("catch-all"),
-            location: "fuzz".to_owned(),
-            polarity: Polarity::Block,
-            category: None,
-        };
-        add_source_text(&mut builder, source, "/./\n");
+        let (catch_all, _) = block_list_from_text("catch-all", "/./\n");
         let blocking = BlockingConfig::default();
         let policy = Policy::new(
-            Arc::new(builder.finish()),
+            Arc::new(catch_all),
             Arc::new(crate::rules::RuleSet::empty()),
             &blocking,
         );

@@ -283,6 +283,20 @@ pub fn validate_custom(text: &str) -> Result<(), &'static str> {
     }
 }
 
+/// The rules of one block list given as text, with no file and no category: for fuzzing and
+/// benchmarks.
+pub fn block_list_from_text(name: &str, text: &str) -> (RuleSet, SourceReport) {
+    let mut builder = RuleSetBuilder::default();
+    let source = Source {
+        name: Arc::from(name),
+        location: name.to_owned(),
+        polarity: Polarity::Block,
+        category: None,
+    };
+    let report = add_source_text(&mut builder, source, text);
+    (builder.finish(), report)
+}
+
 /// Parses a list's text into the builder under a new source.
 pub fn add_source_text(builder: &mut RuleSetBuilder, source: Source, text: &str) -> SourceReport {
     let mut stats = SourceStats::default();
