@@ -4,9 +4,9 @@
 //! sends anywhere else shows in that interface's transmit count or in the kernel's
 //! "no route" counters, so a whole working session of hush must leave all three unchanged.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 
-use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use reqwest::Method;
 
@@ -132,8 +132,7 @@ async fn a_working_session_sends_nothing_beyond_upstreams_and_list_urls() {
             "{name}"
         );
     }
-    let tcp: SocketAddr = hush.dns;
-    let reply: Message = tcp_query(tcp, &query_message("example.com.", RecordType::MX)).await;
+    let reply = tcp_query(hush.dns, &query_message("example.com.", RecordType::MX)).await;
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     let (status, _) = hush.send(Method::POST, "/api/lists/refresh", None).await;
     assert_eq!(status, 200);

@@ -61,6 +61,16 @@ fn start_config(dir: &Path) {
     std::fs::create_dir(dir.join("db")).unwrap();
 }
 
+/// Stops hush, then unmounts the database's filesystem before its folder is removed.
+async fn stop_and_unmount(hush: LoggedHush, mount_point: &str) {
+    let LoggedHush {
+        hush: server, dir, ..
+    } = hush;
+    server.shutdown().await;
+    run_command("umount", &[mount_point]);
+    drop(dir);
+}
+
 #[tokio::test]
 async fn a_full_disk_leaves_dns_answering_and_writing_resumes_when_space_returns() {
     if let Namespace::Outside = in_namespace(
@@ -89,12 +99,7 @@ async fn a_full_disk_leaves_dns_answering_and_writing_resumes_when_space_returns
 
     std::fs::remove_file(&filler).unwrap();
     writing_resumed(&hush, 7).await;
-    let LoggedHush {
-        hush: server, dir, ..
-    } = hush;
-    server.shutdown().await;
-    run_command("umount", &[db_arg]);
-    drop(dir);
+    stop_and_unmount(hush, db_arg).await;
 }
 
 #[tokio::test]
@@ -163,10 +168,5 @@ async fn a_filesystem_gone_read_only_is_let_go_and_writing_resumes_on_a_fresh_mo
     }
     assert!(mount(), "mounting the repaired filesystem");
     writing_resumed(&hush, 5).await;
-    let LoggedHush {
-        hush: server, dir, ..
-    } = hush;
-    server.shutdown().await;
-    run_command("umount", &[&db_arg]);
-    drop(dir);
+    stop_and_unmount(hush, &db_arg).await;
 }
