@@ -11,7 +11,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hush::rules::{ListSpec, Polarity, QueryName, RuleSet, compile};
+use hush::lists::source::{ListSpec, compile};
+use hush::rules::{Polarity, QueryName, RuleSet};
 
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();

@@ -1,24 +1,26 @@
 //! The running server's shared state and the operations that change it: reloading lists,
-//! applying custom rules, pausing blocking, answering "would this be blocked?". The HTTP API and
-//! the signal handler act through here; the DNS side only reads the snapshots it publishes.
+//! applying custom rules, pausing blocking. The HTTP API, the signal handler and the list tasks
+//! act through here; the DNS side only reads the snapshots it publishes ([`SharedHandles`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use tokio::sync::Mutex;
+use tokio::task::JoinError;
 use tracing::{info, warn};
 
-use crate::config::{Config, ConfigError, ListLocation};
+use crate::config::{Config, ConfigError};
 use crate::dns::metrics::DnsMetrics;
 use crate::dns::outcome::EventSink;
-use crate::dns::policy::{BlockingSwitch, Decision, Policy, SharedPolicy};
+use crate::dns::policy::{BlockingSwitch, Policy};
+use crate::dns::server::SharedHandles;
+use crate::lists::Rebuild;
 use crate::lists::download::Downloader;
+use crate::lists::source::{Compiled, ListError, ListSpec, compile_off_thread, url_lists};
 use crate::querylog::WriterStats;
-use crate::rules::{
-    CompileError, Compiled, ListSpec, QueryName, RuleSet, SourceReport, compile, compile_custom,
-};
+use crate::rules::{RuleSet, SourceReport, compile_custom};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +28,10 @@ pub enum ReloadError {
     #[error("config not reloaded: {0}")]
     Config(#[from] ConfigError),
     #[error("rules not reloaded, the previous ones stay in force: {0}")]
-    List(#[from] CompileError),
-    #[error("rules not reloaded: {0}")]
-    Internal(String),
+    List(#[from] ListError),
+    /// The blocking task that read the config or lists failed (it panicked or was cancelled).
+    #[error("rules not reloaded: the rebuild task failed: {0}")]
+    Task(#[from] JoinError),
 }
 
 /// What a successful reload put in force.
@@ -45,27 +48,13 @@ pub struct ListsState {
     pub loaded: SystemTime,
 }
 
-/// The answer to "would this name be blocked?".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckResult {
-    pub domain: String,
-    pub blocked: bool,
-    pub rule: Option<String>,
-    pub list: Option<String>,
-    /// The allow rule that lets the name through, if one matches.
-    pub allowed_by: Option<String>,
-}
-
 pub struct Control {
-    pub policy: SharedPolicy,
-    pub switch: Arc<BlockingSwitch>,
-    pub store: Store,
-    pub metrics: Arc<DnsMetrics>,
-    pub events: Arc<EventSink>,
+    dns: SharedHandles,
+    store: Store,
     /// Present when the query log is enabled.
-    pub writer: Option<Arc<WriterStats>>,
-    pub downloader: Arc<Downloader>,
-    pub started: Instant,
+    writer: Option<Arc<WriterStats>>,
+    downloader: Arc<Downloader>,
+    started: Instant,
     config: ArcSwap<Config>,
     config_path: Option<PathBuf>,
     lists: ArcSwap<ListsState>,
@@ -93,12 +82,15 @@ impl Control {
             Arc::new(custom),
             &parts.config.blocking,
         );
-        Ok(Self {
+        let dns = SharedHandles {
             policy: Arc::new(ArcSwap::from_pointee(policy)),
             switch: Arc::new(BlockingSwitch::new(parts.config.blocking.enabled)),
-            store: parts.store,
-            metrics: Arc::new(DnsMetrics::default()),
             events: parts.events,
+            metrics: Arc::new(DnsMetrics::default()),
+        };
+        Ok(Self {
+            dns,
+            store: parts.store,
             writer: parts.writer,
             downloader: parts.downloader,
             started: Instant::now(),
@@ -112,12 +104,52 @@ impl Control {
         })
     }
 
+    /// The handles DNS serving reads and writes.
+    pub fn dns_handles(&self) -> SharedHandles {
+        self.dns.clone()
+    }
+
     pub fn config(&self) -> Arc<Config> {
         self.config.load_full()
     }
 
     pub fn lists(&self) -> Arc<ListsState> {
         self.lists.load_full()
+    }
+
+    /// The policy in force now.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.dns.policy.load_full()
+    }
+
+    pub fn switch(&self) -> &BlockingSwitch {
+        &self.dns.switch
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn metrics(&self) -> &DnsMetrics {
+        &self.dns.metrics
+    }
+
+    pub fn events(&self) -> &EventSink {
+        &self.dns.events
+    }
+
+    /// The query-log writer's counters, when the query log is enabled.
+    pub fn writer(&self) -> Option<&WriterStats> {
+        self.writer.as_deref()
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The list download and refresh machinery.
+    pub fn downloader(&self) -> &Arc<Downloader> {
+        &self.downloader
     }
 
     /// Rebuilds the rules (re-reading the config file if there is one) off the hot path and
@@ -127,15 +159,11 @@ impl Control {
         let config = match &self.config_path {
             Some(path) => {
                 let path = path.clone();
-                tokio::task::spawn_blocking(move || Config::load(&path))
-                    .await
-                    .map_err(|err| ReloadError::Internal(err.to_string()))??
+                tokio::task::spawn_blocking(move || Config::load(&path)).await??
             }
             None => Config::clone(&self.config.load()),
         };
-        let compiled = compile_off_thread(ListSpec::from_config(&config))
-            .await
-            .map_err(ReloadError::Internal)?;
+        let compiled = compile_off_thread(ListSpec::from_config(&config)).await?;
         if let Some(error) = compiled.first_error() {
             return Err(ReloadError::List(error));
         }
@@ -143,8 +171,8 @@ impl Control {
             rules: compiled.rules.len(),
             lists: compiled.reports.len(),
         };
-        let custom = Arc::clone(&self.policy.load().custom);
-        self.policy.store(Arc::new(Policy::new(
+        let custom = Arc::clone(&self.dns.policy.load().custom);
+        self.dns.policy.store(Arc::new(Policy::new(
             Arc::new(compiled.rules),
             custom,
             &config.blocking,
@@ -156,9 +184,9 @@ impl Control {
         let running = self.config.load();
         if running.blocking.enabled != config.blocking.enabled {
             if config.blocking.enabled {
-                self.switch.turn_on();
+                self.dns.switch.turn_on();
             } else {
-                self.switch.turn_off(None);
+                self.dns.switch.turn_off(None);
             }
         }
         if running.dns != config.dns
@@ -176,24 +204,11 @@ impl Control {
         Ok(summary)
     }
 
-    /// The URL lists of the running config.
-    pub fn list_urls(&self) -> Vec<String> {
-        let config = self.config();
-        let blocking = &config.blocking;
-        blocking
-            .lists
-            .iter()
-            .chain(&blocking.allowlists)
-            .filter_map(|entry| match &entry.location {
-                ListLocation::Url(url) => Some(url.clone()),
-                ListLocation::Path(_) => None,
-            })
-            .collect()
-    }
-
     /// Downloads the URL lists now, then rebuilds the rules from every list.
     pub async fn refresh_lists(&self) -> Result<ReloadSummary, ReloadError> {
-        self.downloader.fetch_all(&self.list_urls()).await;
+        self.downloader
+            .fetch_all(&url_lists(&self.config().blocking))
+            .await;
         self.reload().await
     }
 
@@ -215,33 +230,21 @@ impl Control {
     pub async fn apply_custom_rules(&self) -> Result<(), StoreError> {
         let _one_at_a_time = self.changing.lock().await;
         let custom = custom_rule_set(&self.store).await?;
-        let policy = self.policy.load().with_custom(Arc::new(custom));
-        self.policy.store(Arc::new(policy));
+        let policy = self.dns.policy.load().with_custom(Arc::new(custom));
+        self.dns.policy.store(Arc::new(policy));
         Ok(())
     }
+}
 
-    pub fn check(&self, name: &QueryName) -> CheckResult {
-        let mut result = CheckResult {
-            domain: name.as_str().to_owned(),
-            blocked: false,
-            rule: None,
-            list: None,
-            allowed_by: None,
-        };
-        match self.policy.load().decide_name(name) {
-            Decision::Block(blocked) => {
-                result.blocked = true;
-                result.rule = Some(blocked.rule());
-                result.list = Some(blocked.list().to_owned());
-            }
-            Decision::Allow { rules, matched } => {
-                let source = rules.source(matched.source);
-                result.allowed_by =
-                    Some(format!("{} ({})", rules.rule_text(&matched), source.name));
-            }
-            Decision::Pass => {}
-        }
-        result
+impl Rebuild for Control {
+    type Error = ReloadError;
+
+    fn config(&self) -> Arc<Config> {
+        Control::config(self)
+    }
+
+    async fn rebuild(&self) -> Result<(), ReloadError> {
+        self.reload().await.map(|_| ())
     }
 }
 
@@ -253,10 +256,4 @@ pub async fn custom_rule_set(store: &Store) -> Result<RuleSet, StoreError> {
             .iter()
             .map(|rule| (rule.kind.polarity(), rule.domain.as_str())),
     ))
-}
-
-pub async fn compile_off_thread(specs: Vec<ListSpec>) -> Result<Compiled, String> {
-    tokio::task::spawn_blocking(move || compile(&specs))
-        .await
-        .map_err(|err| err.to_string())
 }

@@ -2,7 +2,7 @@
 //! test that replays their committed seed corpora in CI. Each takes arbitrary bytes and must
 //! neither panic nor hang, whatever they are.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,15 +11,14 @@ use arc_swap::ArcSwap;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 
-use crate::config::{BlockingConfig, ClientNet, Config, Transport, Upstream};
-use crate::dns::admission::Admission;
-use crate::dns::cache::AnswerCache;
+use crate::config::{
+    BlockingConfig, ClientNet, Config, DnsConfig, HumanDuration, Transport, Upstream,
+};
 use crate::dns::handler::DnsHandler;
 use crate::dns::metrics::DnsMetrics;
 use crate::dns::outcome::EventSink;
-use crate::dns::pipeline::Pipeline;
 use crate::dns::policy::{BlockingSwitch, Policy};
-use crate::dns::upstream::Upstreams;
+use crate::dns::server::SharedHandles;
 use crate::rules::QueryName;
 use crate::rules::compile::{block_list_from_text, inspect};
 
@@ -67,27 +66,29 @@ impl RequestFuzzer {
             Arc::new(crate::rules::RuleSet::empty()),
             &blocking,
         );
-        let upstream = Upstream {
-            transport: Transport::Udp,
-            addr: SocketAddr::from(([127, 0, 0, 1], 9)),
+        let loopback = IpAddr::from([127, 0, 0, 1]);
+        let dns = DnsConfig {
+            upstreams: vec![Upstream {
+                transport: Transport::Udp,
+                addr: SocketAddr::new(loopback, 9),
+            }],
+            upstream_timeout: HumanDuration(Duration::from_millis(50)),
+            max_inflight: 16,
+            allowed_clients: vec![ClientNet(ipnet::IpNet::from(loopback))],
+            rate_limit: 0,
+            cache_size: 64,
+            serve_stale: HumanDuration(Duration::ZERO),
+            ..DnsConfig::default()
         };
-        let upstreams = runtime
-            .block_on(async { Upstreams::new(&[upstream], Duration::from_millis(50), 16) })
-            .unwrap_or_else(|err| panic!("fuzz upstream: {err}"));
-        let loopback: ClientNet =
-            ClientNet(ipnet::IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])));
-        let pipeline = Pipeline {
-            admission: Admission::new(&[loopback], 0),
+        let shared = SharedHandles {
             policy: Arc::new(ArcSwap::from_pointee(policy)),
             switch: Arc::new(BlockingSwitch::new(true)),
-            cache: AnswerCache::new(64, Duration::ZERO),
-            upstreams,
-        };
-        let handler = DnsHandler {
-            pipeline: Arc::new(pipeline),
             events: Arc::new(EventSink::disabled()),
             metrics: Arc::new(DnsMetrics::default()),
         };
+        let handler = runtime
+            .block_on(async { DnsHandler::new(&dns, shared) })
+            .unwrap_or_else(|err| panic!("fuzz upstream: {err}"));
         Self { runtime, handler }
     }
 

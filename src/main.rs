@@ -9,13 +9,15 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use hush::app::{EventTarget, Hush};
-use hush::config::{Config, ConfigError};
 use std::sync::Arc;
 
+use hush::app::Hush;
+use hush::config::{Config, ConfigError};
 use hush::control::custom_rule_set;
-use hush::dns::policy::{Decision, Policy};
-use hush::rules::{ListSpec, Polarity, QueryName, RuleSet, compile};
+use hush::dns::policy::Policy;
+use hush::lists::source::{ListSpec, compile};
+use hush::querylog::EventTarget;
+use hush::rules::{Polarity, QueryName, RuleSet};
 use hush::store::Store;
 
 #[derive(Parser)]
@@ -172,23 +174,18 @@ fn check(path: Option<&Path>, domain: &str) -> anyhow::Result<()> {
     }
     let custom = custom_rules(&config.querylog.database)?;
     let policy = Policy::new(Arc::new(compiled.rules), Arc::new(custom), &config.blocking);
-    let shown = name.as_str();
-    let line = match policy.decide_name(&name) {
-        Decision::Block(blocked) => format!(
+    let explanation = policy.explain(&name);
+    let shown = &explanation.domain;
+    let line = match (&explanation.blocked_by, &explanation.allowed_by) {
+        (Some(by), _) => format!(
             "{shown}: blocked by \"{}\" in list \"{}\" ({})",
-            blocked.rule(),
-            blocked.list(),
-            blocked.location()
+            by.rule, by.list, by.location
         ),
-        Decision::Allow { rules, matched } => {
-            let source = rules.source(matched.source);
-            let rule = rules.rule_text(&matched);
-            format!(
-                "{shown}: allowed by \"{rule}\" in list \"{}\" ({})",
-                source.name, source.location
-            )
-        }
-        Decision::Pass => format!("{shown}: not blocked (no rule matches)"),
+        (None, Some(by)) => format!(
+            "{shown}: allowed by \"{}\" in list \"{}\" ({})",
+            by.rule, by.list, by.location
+        ),
+        (None, None) => format!("{shown}: not blocked (no rule matches)"),
     };
     println!("{line}");
     if !config.blocking.enabled {

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, warn};
 
+use crate::config::QueryLogConfig;
 use crate::dns::outcome::{EventSink, Outcome, QueryEvent};
 use crate::store::{Interner, LogRow, Status, Store, unix_micros};
 
@@ -41,6 +42,15 @@ pub struct Privacy {
     pub log_names: bool,
 }
 
+impl Privacy {
+    pub fn of(config: &QueryLogConfig) -> Self {
+        Self {
+            anonymize_clients: config.anonymize_clients,
+            log_names: config.log_names,
+        }
+    }
+}
+
 /// The name stored when `querylog.log_names` is off: counts survive, names do not.
 pub const HIDDEN_NAME: &str = "(hidden)";
 
@@ -63,6 +73,33 @@ impl WriterStats {
     fn set_last_error(&self, error: Option<String>) {
         if let Ok(mut last) = self.last_error.lock() {
             *last = error;
+        }
+    }
+}
+
+/// Where query events go.
+pub enum EventTarget {
+    /// The query log, as `querylog.enabled` says.
+    QueryLog,
+    /// A caller-supplied sink (tests watch outcomes through it); no query-log writer runs.
+    Sink(EventSink),
+}
+
+impl EventTarget {
+    /// The sink DNS emits into, and the writer behind it when one runs.
+    pub fn open(
+        self,
+        config: &QueryLogConfig,
+        store: &Store,
+    ) -> (EventSink, Option<QueryLogWriter>) {
+        match self {
+            Self::Sink(sink) => (sink, None),
+            Self::QueryLog if config.enabled => {
+                let (sink, writer) =
+                    QueryLogWriter::spawn(store.clone(), config.retention.0, Privacy::of(config));
+                (sink, Some(writer))
+            }
+            Self::QueryLog => (EventSink::disabled(), None),
         }
     }
 }

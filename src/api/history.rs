@@ -23,7 +23,7 @@ pub async fn summary(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::parse(query.as_deref(), &["from", "to"])?;
-    let summary = control.store.summary(params.range()?).await?;
+    let summary = control.store().summary(params.range()?).await?;
     Ok(Json(json!(summary)))
 }
 
@@ -44,7 +44,7 @@ pub async fn top(
         }
     };
     let limit = params.number("limit", 10, 1..=1000)?;
-    let items = control.store.top(kind, limit, params.range()?).await?;
+    let items = control.store().top(kind, limit, params.range()?).await?;
     Ok(Json(json!({ "items": items })))
 }
 
@@ -73,7 +73,7 @@ pub async fn timeline(
             format!("too small for this range (more than {MAX_BUCKETS} buckets)"),
         ));
     }
-    let buckets = control.store.timeline(bucket_minutes, range).await?;
+    let buckets = control.store().timeline(bucket_minutes, range).await?;
     let buckets: Vec<Value> = buckets
         .iter()
         .map(|b| {
@@ -149,7 +149,7 @@ pub async fn queries(
         before,
         limit: params.number("limit", 100, 1..=1000)?,
     };
-    let page = control.store.queries(&filter).await?;
+    let page = control.store().queries(&filter).await?;
     let rows: Vec<Value> = page
         .rows
         .iter()
@@ -182,7 +182,7 @@ pub async fn client_report(
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::parse(query.as_deref(), &["from", "to"])?;
     let range = params.range()?;
-    let reports = control.store.client_report(range).await?;
+    let reports = control.store().client_report(range).await?;
     let clients: Vec<Value> = reports
         .iter()
         .map(|report| {

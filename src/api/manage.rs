@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::params::Params;
 use crate::config::HumanDuration;
-use crate::control::Control;
+use crate::control::{Control, ReloadError};
 use crate::rules::{Polarity, QueryName, validate_custom};
 use crate::store::{CustomRule, RuleKind, from_unix_micros};
 
@@ -31,8 +31,8 @@ fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
 
 fn blocking_state(control: &Control) -> Value {
     json!({
-        "enabled": control.switch.is_on(),
-        "until": control.switch.paused_until().map(rfc3339),
+        "enabled": control.switch().is_on(),
+        "until": control.switch().paused_until().map(rfc3339),
     })
 }
 
@@ -67,11 +67,11 @@ pub async fn set_blocking(
                 "only applies when turning blocking off",
             ));
         }
-        (true, None) => control.switch.turn_on(),
+        (true, None) => control.switch().turn_on(),
         (false, Some(HumanDuration(duration))) if duration.is_zero() => {
             return Err(ApiError::bad_parameter("duration", "must be longer than 0"));
         }
-        (false, duration) => control.switch.turn_off(duration.map(|d| d.0)),
+        (false, duration) => control.switch().turn_off(duration.map(|d| d.0)),
     }
     Ok(Json(blocking_state(&control)))
 }
@@ -85,13 +85,14 @@ pub async fn check(
     let name = QueryName::from_text(domain).ok_or_else(|| {
         ApiError::bad_parameter("domain", format!("{domain:?} is not a domain name"))
     })?;
-    let result = control.check(&name);
+    let explanation = control.policy().explain(&name);
+    let blocked_by = explanation.blocked_by.as_ref();
     Ok(Json(json!({
-        "domain": result.domain,
-        "blocked": result.blocked,
-        "rule": result.rule,
-        "list": result.list,
-        "allowed_by": result.allowed_by,
+        "domain": explanation.domain,
+        "blocked": blocked_by.is_some(),
+        "rule": blocked_by.map(|by| &by.rule),
+        "list": blocked_by.map(|by| &by.list),
+        "allowed_by": explanation.allowed_by.map(|by| format!("{} ({})", by.rule, by.list)),
     })))
 }
 
@@ -106,7 +107,7 @@ fn rule_json(rule: &CustomRule) -> Value {
 }
 
 pub async fn rules(State(control): State<Arc<Control>>) -> Result<Json<Value>, ApiError> {
-    let rules = control.store.custom_rules().await?;
+    let rules = control.store().custom_rules().await?;
     Ok(Json(
         json!({ "rules": rules.iter().map(rule_json).collect::<Vec<_>>() }),
     ))
@@ -134,7 +135,7 @@ pub async fn add_rule(
         .map(str::trim)
         .filter(|c| !c.is_empty());
     let rule = control
-        .store
+        .store()
         .add_custom_rule(request.kind, &domain, comment)
         .await?;
     control.apply_custom_rules().await?;
@@ -148,7 +149,7 @@ pub async fn delete_rule(
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::bad_parameter("id", "expected a rule id"))?;
-    if !control.store.delete_custom_rule(id).await? {
+    if !control.store().delete_custom_rule(id).await? {
         return Err(ApiError::not_found(format!("no rule with id {id}")));
     }
     control.apply_custom_rules().await?;
@@ -187,9 +188,10 @@ pub async fn lists(State(control): State<Arc<Control>>) -> Json<Value> {
 }
 
 pub async fn refresh_lists(State(control): State<Arc<Control>>) -> Result<Json<Value>, ApiError> {
-    control
-        .refresh_lists()
-        .await
-        .map_err(|err| ApiError::unprocessable(err.to_string()))?;
+    control.refresh_lists().await.map_err(|err| match err {
+        // The admin can fix these: they name the config key or the list file.
+        ReloadError::Config(_) | ReloadError::List(_) => ApiError::unprocessable(err.to_string()),
+        ReloadError::Task(_) => ApiError::internal(err),
+    })?;
     Ok(Json(lists_json(&control)))
 }

@@ -1,5 +1,6 @@
-//! The HTTP API (axum): routes, bearer-token auth, body limits and JSON errors. Handlers are
-//! thin: they parse parameters, call the store or [`Control`], and shape JSON.
+//! The HTTP API (axum): the listener ([`ApiServer`]), routes, bearer-token auth, body limits and
+//! JSON errors. Handlers are thin: they parse parameters, call the store or [`Control`], and
+//! shape JSON.
 
 mod error;
 mod history;
@@ -7,6 +8,7 @@ mod manage;
 mod params;
 mod status;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -16,6 +18,10 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::error;
 
 pub use error::ApiError;
 
@@ -23,6 +29,59 @@ use crate::control::Control;
 
 /// Request bodies are small JSON objects; anything larger is refused.
 const MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "cannot serve the API on {addr}: {source}. Pick another api.listen address (port 0 lets the OS choose)"
+)]
+pub struct ApiBindError {
+    addr: SocketAddr,
+    source: std::io::Error,
+}
+
+/// The running HTTP listener.
+pub struct ApiServer {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl ApiServer {
+    /// Binds `addr` and serves the API over `control` on it.
+    pub async fn start(addr: SocketAddr, control: Arc<Control>) -> Result<Self, ApiBindError> {
+        let bind_error = |source| ApiBindError { addr, source };
+        let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+        let bound = listener.local_addr().map_err(bind_error)?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = router(control);
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(err) = served {
+                error!(%err, "the API server stopped");
+            }
+        });
+        Ok(Self {
+            addr: bound,
+            stop,
+            task,
+        })
+    }
+
+    /// The bound address (with the real port when the config asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting and lets requests under way finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
 
 /// The API's routes over `control`.
 pub fn router(control: Arc<Control>) -> Router {

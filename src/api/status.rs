@@ -14,22 +14,22 @@ use crate::control::Control;
 use crate::dns::metrics::LATENCY_BOUNDS;
 
 pub async fn health(State(control): State<Arc<Control>>) -> Json<Value> {
-    let writer = control.writer.as_deref();
+    let writer = control.writer();
     let written = writer.map_or(0, |w| w.written.load(Ordering::Relaxed));
     let errors = writer.map_or(0, |w| w.errors.load(Ordering::Relaxed));
     let last_error = writer.and_then(|w| w.last_error());
-    let policy = control.policy.load();
+    let policy = control.policy();
     Json(json!({
         "status": if last_error.is_some() { "degraded" } else { "ok" },
         "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": control.started.elapsed().as_secs(),
-        "blocking": control.switch.is_on(),
+        "uptime_s": control.uptime().as_secs(),
+        "blocking": control.switch().is_on(),
         "rules": policy.lists.len() + policy.custom.len(),
         "querylog": {
             "enabled": writer.is_some(),
-            "queued": control.events.queued(),
+            "queued": control.events().queued(),
             "written": written,
-            "dropped": control.events.dropped(),
+            "dropped": control.events().dropped(),
             "errors": errors,
             "last_error": last_error,
         },
@@ -37,7 +37,7 @@ pub async fn health(State(control): State<Arc<Control>>) -> Json<Value> {
 }
 
 pub async fn metrics(State(control): State<Arc<Control>>) -> impl IntoResponse {
-    let snapshot = control.metrics.snapshot();
+    let snapshot = control.metrics().snapshot();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -80,13 +80,13 @@ pub async fn metrics(State(control): State<Arc<Control>>) -> impl IntoResponse {
         snapshot.latency_sum_seconds
     );
     let _ = writeln!(out, "hush_upstream_latency_seconds_count {total}");
-    let writer = control.writer.as_deref();
+    let writer = control.writer();
     let gauges = [
         (
             "hush_querylog_dropped_total",
             "counter",
             "Query-log events dropped because the queue was full.",
-            control.events.dropped(),
+            control.events().dropped(),
         ),
         (
             "hush_querylog_written_total",
@@ -104,7 +104,7 @@ pub async fn metrics(State(control): State<Arc<Control>>) -> impl IntoResponse {
             "hush_querylog_queued",
             "gauge",
             "Query-log events waiting to be written.",
-            control.events.queued() as u64,
+            control.events().queued() as u64,
         ),
     ];
     for (name, kind, help, value) in gauges {

@@ -1,5 +1,6 @@
-//! DNS serving: `listener` (UDP/TCP) → `handler` → [`pipeline`]: `admission` → `policy` →
-//! `cache` → `upstream` → `answer_check` → response, each ending in one [`outcome::Outcome`].
+//! DNS serving: [`server`] (the front door: binds, starts and stops the listeners) →
+//! `udp`/`tcp` → `handler` → [`pipeline`]: `admission` → `policy` → `cache` → `upstream` →
+//! `answer_check` → response, each query ending in one [`outcome::Outcome`].
 
 pub mod admission;
 pub mod answer_check;
@@ -11,6 +12,7 @@ pub mod outcome;
 pub mod pipeline;
 pub mod policy;
 pub mod reply;
+pub mod server;
 pub mod tcp;
 pub mod udp;
 pub mod upstream;

@@ -115,6 +115,55 @@ impl Policy {
     }
 }
 
+/// The answer to "would this name be blocked, and why?", as `hush check` and `/api/check` give
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explanation {
+    pub domain: String,
+    /// The blocking rule, when one decides.
+    pub blocked_by: Option<RuleRef>,
+    /// The allow rule that lets the name through, when one matches.
+    pub allowed_by: Option<RuleRef>,
+}
+
+/// A rule named for people: its text, its list's name and where that list comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRef {
+    pub rule: String,
+    pub list: String,
+    pub location: String,
+}
+
+impl Policy {
+    /// Why `name` is blocked, allowed or neither under this policy.
+    pub fn explain(&self, name: &QueryName) -> Explanation {
+        let mut explanation = Explanation {
+            domain: name.as_str().to_owned(),
+            blocked_by: None,
+            allowed_by: None,
+        };
+        match self.decide_name(name) {
+            Decision::Block(blocked) => {
+                explanation.blocked_by = Some(RuleRef {
+                    rule: blocked.rule(),
+                    list: blocked.list().to_owned(),
+                    location: blocked.location().to_owned(),
+                });
+            }
+            Decision::Allow { rules, matched } => {
+                let source = rules.source(matched.source);
+                explanation.allowed_by = Some(RuleRef {
+                    rule: rules.rule_text(&matched).to_string(),
+                    list: source.name.to_string(),
+                    location: source.location.clone(),
+                });
+            }
+            Decision::Pass => {}
+        }
+        explanation
+    }
+}
+
 /// Whether blocking is on: on, off, or paused until a moment.
 #[derive(Debug)]
 pub struct BlockingSwitch {

@@ -2,7 +2,9 @@
 //! number of open connections is bounded: past `dns.max_tcp_connections` a new connection is
 //! closed at once, and a connection that sends no complete query within `dns.tcp_idle_timeout`
 //! is closed, so silent or slow clients cannot pin sockets and tasks. Each connection carries
-//! any number of queries, answered in order through the same [`DnsHandler`] as UDP.
+//! any number of queries, answered in order through the same [`DnsHandler`] as UDP. On
+//! shutdown the accept loop stops, connections waiting for their next query close, and a query
+//! being answered is answered first, as UDP drains its forwarded queries.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,60 +16,111 @@ use hickory_server::server::Request;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
 use tracing::debug;
 
 use super::handler::{DnsHandler, unreadable};
 
-/// Accepts connections on `listener` until the task is aborted.
-pub fn serve(
+/// One TCP listener's accept loop and its connections.
+pub struct TcpServer {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl TcpServer {
+    pub fn start(
+        listener: TcpListener,
+        handler: Arc<DnsHandler>,
+        max_connections: usize,
+        idle: Duration,
+    ) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(
+            listener,
+            handler,
+            max_connections,
+            idle,
+            stopped,
+        ));
+        Self { stop, task }
+    }
+
+    /// Stops accepting; the returned task ends once every open connection has finished its
+    /// current query.
+    pub fn stop(self) -> JoinHandle<()> {
+        let _ = self.stop.send(true);
+        self.task
+    }
+}
+
+async fn accept_loop(
     listener: TcpListener,
     handler: Arc<DnsHandler>,
     max_connections: usize,
     idle: Duration,
-) -> JoinHandle<()> {
+    mut stopped: watch::Receiver<bool>,
+) {
     let slots = Arc::new(Semaphore::new(max_connections));
-    tokio::spawn(async move {
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    debug!(%error, "TCP accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                debug!(%peer, "TCP connection limit reached; closing");
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = stopped.changed() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                debug!(%error, "TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
-            };
-            let handler = Arc::clone(&handler);
-            tokio::spawn(async move {
-                connection(stream, peer, &handler, idle).await;
-                drop(slot);
-            });
-        }
-    })
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            debug!(%peer, "TCP connection limit reached; closing");
+            continue;
+        };
+        let handler = Arc::clone(&handler);
+        let stopped = stopped.clone();
+        connections.spawn(async move {
+            connection(stream, peer, &handler, idle, stopped).await;
+            drop(slot);
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, handler: &DnsHandler, idle: Duration) {
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    handler: &DnsHandler,
+    idle: Duration,
+    mut stopped: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
     loop {
         let mut length = [0u8; 2];
-        let read = tokio::time::timeout(idle, async {
-            reader.read_exact(&mut length).await?;
-            let mut message = vec![0u8; usize::from(u16::from_be_bytes(length))];
-            reader.read_exact(&mut message).await?;
-            Ok::<_, std::io::Error>(message)
-        });
-        let message = match read.await {
-            Ok(Ok(message)) => message,
-            // Closed by the client, idle too long, or a broken frame: done with this connection.
-            Ok(Err(_)) | Err(_) => return,
+        // Between queries the connection may be closed for shutdown; once a query has begun to
+        // arrive it is read and answered (within the idle timeout).
+        let started = tokio::select! {
+            biased;
+            _ = stopped.changed() => return,
+            started = tokio::time::timeout(idle, reader.read_exact(&mut length)) => started,
         };
+        if !matches!(started, Ok(Ok(_))) {
+            // Closed by the client, idle too long, or a broken frame: done with this connection.
+            return;
+        }
+        let mut message = vec![0u8; usize::from(u16::from_be_bytes(length))];
+        match tokio::time::timeout(idle, reader.read_exact(&mut message)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => return,
+        }
         let reply = match Request::from_bytes(message.clone(), peer, Protocol::Tcp) {
             Ok(request) if request.metadata.message_type == MessageType::Query => {
                 handler.answer(&request).await

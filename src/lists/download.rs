@@ -9,13 +9,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use hickory_resolver::TokioResolver;
+use hickory_resolver::net::NetError;
 use reqwest::StatusCode;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use tracing::{info, warn};
 
 use super::cache::{CacheMeta, ListCache};
-use crate::rules::compile::{decode_lossy, inspect};
+use super::source::decode_lossy;
+use crate::config::Config;
+use crate::dns::upstream::own_resolver;
+use crate::rules::compile::inspect;
 
 /// The largest list body accepted; the biggest public lists are a few tens of megabytes.
 pub const MAX_LIST_BYTES: usize = 64 << 20;
@@ -30,6 +34,14 @@ pub enum Fetch {
     Unchanged,
     /// Nothing was stored; the cached copy (if any) stays.
     Failed(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadSetupError {
+    #[error("setting up list downloads: a resolver over the upstreams: {0}")]
+    Resolver(#[from] NetError),
+    #[error("setting up list downloads: {0}")]
+    Client(#[from] reqwest::Error),
 }
 
 pub struct Downloader {
@@ -60,6 +72,14 @@ impl Resolve for UpstreamResolve {
 }
 
 impl Downloader {
+    /// The downloader of `config`: list hosts resolved through `dns.upstreams`, copies kept
+    /// beside the database.
+    pub fn for_config(config: &Config) -> Result<Self, DownloadSetupError> {
+        let resolver = own_resolver(&config.dns.upstreams, config.dns.upstream_timeout.0)?;
+        let cache = ListCache::beside(&config.querylog.database);
+        Ok(Self::new(cache, resolver, MAX_LIST_BYTES)?)
+    }
+
     pub fn new(
         cache: ListCache,
         resolver: TokioResolver,

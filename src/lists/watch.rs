@@ -10,8 +10,9 @@ use std::time::{Duration, SystemTime};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use super::Rebuild;
+use super::source::{configured, list_files};
 use crate::config::{Config, ListLocation};
-use crate::control::Control;
 
 /// How often list files are looked at.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(3);
@@ -19,16 +20,16 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(3);
 /// What a list file looked like: path, modification time and length (`None` when missing).
 type Stamp = (PathBuf, Option<(SystemTime, u64)>);
 
-/// Starts the watch; it reloads the rules whenever a stamp changes.
-pub fn spawn(control: Arc<Control>, interval: Duration) -> JoinHandle<()> {
+/// Starts the watch; it rebuilds the rules whenever a stamp changes.
+pub fn spawn<H: Rebuild>(host: Arc<H>, interval: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last = stamps(&control.config());
+        let mut last = stamps(&host.config());
         loop {
             tokio::time::sleep(interval).await;
-            let now = stamps(&control.config());
+            let now = stamps(&host.config());
             if now != last {
                 info!("a list file changed; reloading");
-                if let Err(err) = control.reload().await {
+                if let Err(err) = host.rebuild().await {
                     warn!(%err, "reload after a list change failed");
                 }
                 last = now;
@@ -44,27 +45,16 @@ fn stamps(config: &Config) -> Vec<Stamp> {
         (path, seen)
     };
     let mut stamps = Vec::new();
-    let entries = config
-        .blocking
-        .lists
-        .iter()
-        .chain(&config.blocking.allowlists);
-    for entry in entries {
+    for (entry, _) in configured(&config.blocking) {
         let ListLocation::Path(path) = &entry.location else {
             continue;
         };
-        match std::fs::read_dir(path) {
-            Ok(dir) => {
-                let mut files: Vec<PathBuf> = dir
-                    .filter_map(Result::ok)
-                    .map(|entry| entry.path())
-                    .filter(|file| file.extension().is_some_and(|ext| ext == "txt"))
-                    .collect();
-                files.sort();
-                stamps.push(stamp(path.clone()));
-                stamps.extend(files.into_iter().map(stamp));
-            }
-            Err(_) => stamps.push(stamp(path.clone())),
+        // The folder itself is stamped too, so a file added to it or removed is noticed.
+        stamps.push(stamp(path.clone()));
+        if path.is_dir()
+            && let Ok(files) = list_files(path)
+        {
+            stamps.extend(files.into_iter().map(stamp));
         }
     }
     stamps

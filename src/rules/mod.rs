@@ -1,5 +1,6 @@
-//! The rules engine: list lines are parsed ([`parse`]), compiled from their sources
-//! ([`compile`]) into one immutable [`RuleSet`], and asked for a [`Verdict`] per query name.
+//! The rules engine: list lines are parsed ([`parse`]), compiled from list text ([`compile`])
+//! into one immutable [`RuleSet`], and asked for a [`Verdict`] per query name. This folder
+//! does no I/O; `lists/` reads the text.
 //!
 //! A `RuleSet` stores every listed name once in a string arena and indexes it with a hash table
 //! of small fixed-size slots, so a million rules stay compact and a lookup is one probe per label
@@ -18,8 +19,8 @@ use hashbrown::HashTable;
 use regex::{RegexBuilder, RegexSet, RegexSetBuilder};
 
 pub use compile::{
-    BUILT_IN_SOURCE, CUSTOM_SOURCE, CompileError, Compiled, ListSpec, SourceReport, SourceStats,
-    compile, compile_builtin, compile_custom, validate_custom,
+    BUILT_IN_SOURCE, CUSTOM_SOURCE, SourceReport, SourceStats, compile_builtin, compile_custom,
+    validate_custom,
 };
 pub use name::QueryName;
 pub use parse::{LineOutcome, Pattern, Polarity, Rule};

@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use hush::config::ListLocation;
-use hush::rules::{Compiled, ListSpec, Polarity, QueryName, Verdict, compile};
+use hush::lists::source::{Compiled, ListSpec, compile};
+use hush::rules::{Polarity, QueryName, Verdict};
 
 use crate::support::corpus;
 

@@ -17,9 +17,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
-use hush::app::{EventTarget, Hush};
+use hush::app::Hush;
 use hush::config::Config;
 use hush::dns::outcome::{EventSink, QueryEvent};
+use hush::querylog::EventTarget;
 
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 /// TTL of the zone's positive records.
