@@ -1,0 +1,173 @@
+//! The config's sections (`[dns]`, `[blocking]`, `[querylog]`, `[api]`): every key with its
+//! unit and its default, which `config/hush.toml` documents for users.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{BlockAnswer, ClientNet, HumanDuration, ListEntry, ListLocation, Upstream};
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Addresses to serve on; each one serves UDP and TCP.
+    pub listen: Vec<SocketAddr>,
+    /// Where allowed queries are forwarded, tried in order of health and speed.
+    pub upstreams: Vec<Upstream>,
+    /// The whole time budget of one query upstream, failover included.
+    pub upstream_timeout: HumanDuration,
+    /// Answers kept in the cache; 0 disables it.
+    pub cache_size: usize,
+    /// How long past its TTL a cached answer may still be served when every upstream fails
+    /// (RFC 8767 "serve-stale"); "0s" turns it off.
+    pub serve_stale: HumanDuration,
+    /// Upstream queries in flight at once; beyond it new questions get SERVFAIL at once instead
+    /// of queueing without bound. Identical concurrent questions share one upstream query.
+    pub max_inflight: usize,
+    /// Clients allowed to query; everyone else gets REFUSED.
+    pub allowed_clients: Vec<ClientNet>,
+    /// Queries per second per client IP; 0 turns the limit off.
+    pub rate_limit: u32,
+    /// A TCP connection that sends no query for this long is closed.
+    pub tcp_idle_timeout: HumanDuration,
+    /// TCP connections open at once; past it new ones are closed at once.
+    pub max_tcp_connections: usize,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        let nets = [
+            "127.0.0.0/8",
+            "::1/128",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "100.64.0.0/10",
+            "fc00::/7",
+            "fe80::/10",
+        ];
+        Self {
+            listen: vec![
+                SocketAddr::from((Ipv4Addr::UNSPECIFIED, 53)),
+                SocketAddr::from((Ipv6Addr::UNSPECIFIED, 53)),
+            ],
+            upstreams: vec![
+                Upstream::plain(IpAddr::from([9, 9, 9, 9])),
+                Upstream::plain(IpAddr::from([1, 1, 1, 1])),
+            ],
+            upstream_timeout: HumanDuration(Duration::from_secs(2)),
+            cache_size: 10_000,
+            serve_stale: HumanDuration(Duration::from_secs(86_400)),
+            max_inflight: 1_024,
+            allowed_clients: nets
+                .iter()
+                .filter_map(|net| net.parse().ok())
+                .map(ClientNet)
+                .collect(),
+            rate_limit: 0,
+            tcp_idle_timeout: HumanDuration(Duration::from_secs(10)),
+            max_tcp_connections: 256,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlockingConfig {
+    /// `false` forwards everything.
+    pub enabled: bool,
+    /// What a blocked query is answered with.
+    pub answer: BlockAnswer,
+    /// TTL of block answers.
+    pub ttl: HumanDuration,
+    /// Block lists: files, folders (every `*.txt` inside) or http(s) URLs, each optionally
+    /// with a display name and category.
+    pub lists: Vec<ListEntry>,
+    /// Allow lists, same forms; an allow match always wins.
+    pub allowlists: Vec<ListEntry>,
+    /// How often URL lists are downloaded again.
+    pub refresh: HumanDuration,
+    /// Answer `use-application-dns.net` with NXDOMAIN, so browsers (Firefox) keep their lookups
+    /// on hush instead of switching to their own DNS-over-HTTPS.
+    pub doh_canary: bool,
+    /// Answer iCloud Private Relay's names with NXDOMAIN, so Apple devices use hush too.
+    pub block_private_relay: bool,
+    /// Block answers in which a public name resolves to a private, loopback or link-local
+    /// address (DNS rebinding protection).
+    pub rebinding_protection: bool,
+}
+
+impl Default for BlockingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            answer: BlockAnswer::Null,
+            ttl: HumanDuration(Duration::from_secs(10)),
+            lists: vec![ListEntry::from(ListLocation::Path(PathBuf::from(
+                "blocklists",
+            )))],
+            allowlists: Vec::new(),
+            refresh: HumanDuration(Duration::from_secs(24 * 3600)),
+            doh_canary: true,
+            block_private_relay: false,
+            rebinding_protection: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueryLogConfig {
+    /// SQLite file, created with its migrations at start.
+    pub database: PathBuf,
+    /// Rows older than this are deleted.
+    pub retention: HumanDuration,
+    pub enabled: bool,
+    /// Store clients as their network (IPv4 /24, IPv6 /56) instead of their address.
+    pub anonymize_clients: bool,
+    /// `false` keeps counts but stores no query names (nor the rules, which name them).
+    pub log_names: bool,
+}
+
+impl Default for QueryLogConfig {
+    fn default() -> Self {
+        Self {
+            database: PathBuf::from("hush.db"),
+            retention: HumanDuration(Duration::from_secs(30 * 24 * 3600)),
+            enabled: true,
+            anonymize_clients: false,
+            log_names: true,
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+    /// Bearer token for `/api/*` (except `/api/health`); empty means none.
+    pub token: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            token: String::new(),
+        }
+    }
+}
+
+/// Written by hand so that logging a config never prints the secret.
+impl fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let token = if self.token.is_empty() { "" } else { "(set)" };
+        f.debug_struct("ApiConfig")
+            .field("listen", &self.listen)
+            .field("token", &token)
+            .finish()
+    }
+}

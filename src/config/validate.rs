@@ -1,0 +1,133 @@
+//! What the types alone cannot check: ranges and combinations of values. Every failure names
+//! the file and the dotted key.
+
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use super::{Config, ConfigError, HumanDuration};
+
+const SECOND: Duration = Duration::from_secs(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The longest duration any key accepts; it only keeps arithmetic on durations finite.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A value's problem, before the file and key are attached.
+type Problem = Result<(), String>;
+
+/// `value` must lie in `range`.
+fn within<T: PartialOrd + Display>(value: T, range: RangeInclusive<T>) -> Problem {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{value} is outside {}..{}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+/// A duration key must lie in `low..=high`.
+fn duration_within(value: HumanDuration, low: Duration, high: Duration) -> Problem {
+    within(value, HumanDuration(low)..=HumanDuration(high))
+}
+
+impl Config {
+    /// Checks what the types alone cannot: ranges and combinations of values.
+    pub(super) fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let dns = &self.dns;
+        let checks: [(&str, Problem); 13] = [
+            ("dns.listen", non_empty(dns.listen.len(), "address")),
+            ("dns.listen", no_repeats(&dns.listen)),
+            ("dns.upstreams", non_empty(dns.upstreams.len(), "upstream")),
+            (
+                "dns.upstream_timeout",
+                duration_within(dns.upstream_timeout, SECOND / 20, 30 * SECOND),
+            ),
+            ("dns.cache_size", within(dns.cache_size, 0..=10_000_000)),
+            (
+                "dns.tcp_idle_timeout",
+                duration_within(dns.tcp_idle_timeout, SECOND / 10, 5 * MINUTE),
+            ),
+            (
+                "dns.max_tcp_connections",
+                within(dns.max_tcp_connections, 1..=65_535),
+            ),
+            (
+                "dns.serve_stale",
+                duration_within(dns.serve_stale, Duration::ZERO, WEEK),
+            ),
+            ("dns.max_inflight", within(dns.max_inflight, 1..=100_000)),
+            (
+                "blocking.ttl",
+                duration_within(self.blocking.ttl, Duration::ZERO, WEEK),
+            ),
+            (
+                "blocking.refresh",
+                duration_within(self.blocking.refresh, MINUTE, FOREVER),
+            ),
+            (
+                "querylog.retention",
+                duration_within(self.querylog.retention, HOUR, FOREVER),
+            ),
+            ("api.token", self.remote_api_has_a_token()),
+        ];
+        for (key, problem) in checks {
+            if let Err(message) = problem {
+                return Err(ConfigError::Invalid {
+                    file: file.to_owned(),
+                    key: key.to_owned(),
+                    message,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn remote_api_has_a_token(&self) -> Problem {
+        if self.api.token.is_empty() && !self.api.listen.ip().is_loopback() {
+            return Err(format!(
+                "api.listen {} is reachable from other machines, so a token is required",
+                self.api.listen
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn non_empty(count: usize, what: &str) -> Problem {
+    if count == 0 {
+        return Err(format!("at least one {what} is needed"));
+    }
+    Ok(())
+}
+
+fn no_repeats<T: PartialEq + Display>(items: &[T]) -> Problem {
+    for (i, item) in items.iter().enumerate() {
+        if items[..i].contains(item) {
+            return Err(format!("{item} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_name_both_ends_in_the_keys_own_unit() {
+        assert_eq!(within(5, 1..=3), Err("5 is outside 1..3".to_owned()));
+        assert_eq!(within(2, 1..=3), Ok(()));
+        let message = duration_within(HumanDuration(Duration::ZERO), SECOND / 20, 30 * SECOND);
+        assert_eq!(message, Err("0ms is outside 50ms..30s".to_owned()));
+        assert_eq!(no_repeats(&[1, 2, 1]), Err("1 is listed twice".to_owned()));
+        assert_eq!(
+            non_empty(0, "upstream"),
+            Err("at least one upstream is needed".to_owned())
+        );
+    }
+}
