@@ -11,8 +11,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use hush::dns::outcome::Status;
 use hush::querylog;
-use hush::store::{Interner, LogRow, QueryFilter, Status, Store, TimeRange, TopKind, unix_micros};
+use hush::store::time::unix_micros;
+use hush::store::{Interner, QueryFilter, QueryRow, Store, TimeRange, TopKind};
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection};
 
 const DAY_US: i64 = 86_400_000_000;
@@ -33,7 +35,7 @@ fn main() {
 }
 
 /// A realistic mix: a few thousand names with a long tail, two dozen clients, 30% blocked.
-fn sample_rows(count: usize) -> Vec<LogRow> {
+fn sample_rows(count: usize) -> Vec<QueryRow> {
     let upstream: Arc<str> = Arc::from("udp://9.9.9.9:53");
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
@@ -48,7 +50,7 @@ fn sample_rows(count: usize) -> Vec<LogRow> {
             let r = next();
             let domain = (r % 5_000) * (r / 5_000 % 5_000) / 5_000;
             let blocked = r % 10 < 3;
-            LogRow {
+            QueryRow {
                 time_us: start + i as i64 * 400_000,
                 client: format!("192.168.1.{}", r % 24 + 2),
                 domain: format!("host{domain}.site{}.example", domain % 97),

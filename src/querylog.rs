@@ -16,7 +16,8 @@ use tracing::{debug, error, warn};
 
 use crate::config::QueryLogConfig;
 use crate::dns::outcome::{EventSink, Outcome, QueryEvent};
-use crate::store::{Interner, LogRow, Status, Store, unix_micros};
+use crate::store::time::unix_micros;
+use crate::store::{Interner, QueryRow, Store};
 
 /// Events buffered between DNS and the writer: several seconds of a busy network.
 pub const CHANNEL_CAPACITY: usize = 65_536;
@@ -149,7 +150,7 @@ struct Writer {
     store: Store,
     stats: Arc<WriterStats>,
     interner: Interner,
-    batch: Vec<LogRow>,
+    batch: Vec<QueryRow>,
     backoff: Duration,
     privacy: Privacy,
 }
@@ -257,18 +258,7 @@ impl Writer {
     }
 }
 
-/// The stored status of an outcome.
-pub fn status_of(outcome: &Outcome) -> Status {
-    match outcome {
-        Outcome::Forwarded { .. } => Status::Forwarded,
-        Outcome::Cached => Status::Cached,
-        Outcome::Blocked(_) => Status::Blocked,
-        Outcome::Refused(_) => Status::Refused,
-        Outcome::Failed(_) => Status::Failed,
-    }
-}
-
-fn row_of(event: QueryEvent, privacy: Privacy) -> LogRow {
+fn row_of(event: QueryEvent, privacy: Privacy) -> QueryRow {
     let (rule, list, category, upstream) = match &event.outcome {
         Outcome::Blocked(blocked) => (
             Some(blocked.rule()),
@@ -293,12 +283,12 @@ fn row_of(event: QueryEvent, privacy: Privacy) -> LogRow {
     } else {
         event.client
     };
-    LogRow {
+    QueryRow {
         time_us: unix_micros(event.time),
         client: client.to_string(),
         domain,
         qtype: u16::from(event.query_type),
-        status: status_of(&event.outcome),
+        status: event.outcome.status(),
         rcode: u16::from(event.rcode),
         rule,
         list,

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::params::Params;
 use crate::control::Control;
-use crate::store::{
-    ClientReport, QueryFilter, Status, TopKind, UNCATEGORIZED, from_unix_micros, unix_micros,
-};
+use crate::dns::outcome::Status;
+use crate::store::time::{MINUTE_US, from_unix_micros, unix_micros};
+use crate::store::{ClientReport, QueryFilter, TopKind, UNCATEGORIZED};
 
 /// The most timeline buckets one request may ask for.
 const MAX_BUCKETS: i64 = 10_000;
@@ -67,7 +67,7 @@ pub async fn timeline(
     }
     let range = params.range()?;
     let bucket_minutes = (bucket.as_secs() / 60) as i64;
-    if (range.to_us - range.from_us) / (bucket_minutes * 60_000_000) > MAX_BUCKETS {
+    if (range.to_us - range.from_us) / (bucket_minutes * MINUTE_US) > MAX_BUCKETS {
         return Err(ApiError::bad_parameter(
             "bucket",
             format!("too small for this range (more than {MAX_BUCKETS} buckets)"),
@@ -100,11 +100,8 @@ pub async fn queries(
     let status = params
         .text("status")
         .map(|text| {
-            text.parse::<Status>().map_err(|()| {
-                ApiError::bad_parameter(
-                    "status",
-                    "expected forwarded, cached, blocked, refused or failed",
-                )
+            text.parse::<Status>().map_err(|_| {
+                ApiError::bad_parameter("status", format!("expected {}", Status::names()))
             })
         })
         .transpose()?;
@@ -153,14 +150,15 @@ pub async fn queries(
     let rows: Vec<Value> = page
         .rows
         .iter()
-        .map(|row| {
+        .map(|stored| {
+            let row = &stored.row;
             json!({
-                "id": row.id,
+                "id": stored.id,
                 "time": humantime::format_rfc3339_micros(from_unix_micros(row.time_us)).to_string(),
                 "client": row.client,
                 "domain": row.domain,
-                "type": RecordType::from(u16::try_from(row.qtype).unwrap_or(0)).to_string(),
-                "status": Status::from_code(row.status).map_or("unknown", Status::name),
+                "type": RecordType::from(row.qtype).to_string(),
+                "status": row.status.name(),
                 "rcode": rcode_name(row.rcode),
                 "rule": row.rule,
                 "list": row.list,
@@ -236,7 +234,7 @@ fn thousands(number: i64) -> String {
 }
 
 /// The rcode as dig prints it.
-fn rcode_name(code: i64) -> String {
+fn rcode_name(code: u16) -> String {
     let name = match code {
         0 => "NOERROR",
         1 => "FORMERR",

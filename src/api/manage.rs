@@ -16,7 +16,8 @@ use super::params::Params;
 use crate::config::HumanDuration;
 use crate::control::{Control, ReloadError};
 use crate::rules::{Polarity, QueryName, validate_custom};
-use crate::store::{CustomRule, RuleKind, from_unix_micros};
+use crate::store::time::from_unix_micros;
+use crate::store::{CustomRule, RuleKind};
 
 fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()

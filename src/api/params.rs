@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use crate::config::HumanDuration;
-use crate::store::{TimeRange, unix_micros};
+use crate::store::TimeRange;
+use crate::store::time::unix_micros;
 
 use super::error::ApiError;
 

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::control::Control;
 use crate::dns::metrics::LATENCY_BOUNDS;
+use crate::dns::outcome::Status;
 
 pub async fn health(State(control): State<Arc<Control>>) -> Json<Value> {
     let writer = control.writer();
@@ -47,11 +48,7 @@ pub async fn metrics(State(control): State<Arc<Control>>) -> impl IntoResponse {
     for (status, count) in snapshot.by_status {
         let _ = writeln!(out, "hush_queries_total{{status=\"{status}\"}} {count}");
     }
-    let cached = snapshot
-        .by_status
-        .iter()
-        .find(|(s, _)| *s == "cached")
-        .map_or(0, |(_, n)| *n);
+    let cached = snapshot.count(Status::Cached);
     let _ = writeln!(
         out,
         "# HELP hush_cache_hits_total Queries answered from the answer cache."

@@ -4,18 +4,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::outcome::Outcome;
+use super::outcome::{Outcome, Status};
 
 /// Upper bounds of the latency histogram buckets, in seconds (Prometheus `le` labels).
 pub const LATENCY_BOUNDS: [f64; 10] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
 
 #[derive(Debug, Default)]
 pub struct DnsMetrics {
-    forwarded: AtomicU64,
-    cached: AtomicU64,
-    blocked: AtomicU64,
-    refused: AtomicU64,
-    failed: AtomicU64,
+    /// Queries per [`Status`], indexed by [`Status::index`].
+    by_status: [AtomicU64; Status::ALL.len()],
     /// Cumulative counts per bound of [`LATENCY_BOUNDS`] (the last bucket is +Inf).
     latency_buckets: [AtomicU64; LATENCY_BOUNDS.len() + 1],
     latency_sum_us: AtomicU64,
@@ -24,25 +21,25 @@ pub struct DnsMetrics {
 /// A copy of the counters at one moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsSnapshot {
-    pub by_status: [(&'static str, u64); 5],
+    pub by_status: [(Status, u64); Status::ALL.len()],
     /// Cumulative bucket counts, one per bound plus +Inf.
     pub latency_buckets: Vec<u64>,
     pub latency_sum_seconds: f64,
 }
 
+impl MetricsSnapshot {
+    pub fn count(&self, status: Status) -> u64 {
+        self.by_status[status.index()].1
+    }
+}
+
 impl DnsMetrics {
     pub fn record(&self, outcome: &Outcome, duration: Duration) {
-        let counter = match outcome {
-            Outcome::Forwarded { .. } => {
-                self.record_upstream_latency(duration);
-                &self.forwarded
-            }
-            Outcome::Cached => &self.cached,
-            Outcome::Blocked(_) => &self.blocked,
-            Outcome::Refused(_) => &self.refused,
-            Outcome::Failed(_) => &self.failed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let status = outcome.status();
+        if status == Status::Forwarded {
+            self.record_upstream_latency(duration);
+        }
+        self.by_status[status.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     fn record_upstream_latency(&self, duration: Duration) {
@@ -60,13 +57,7 @@ impl DnsMetrics {
     pub fn snapshot(&self) -> MetricsSnapshot {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         MetricsSnapshot {
-            by_status: [
-                ("forwarded", load(&self.forwarded)),
-                ("cached", load(&self.cached)),
-                ("blocked", load(&self.blocked)),
-                ("refused", load(&self.refused)),
-                ("failed", load(&self.failed)),
-            ],
+            by_status: Status::ALL.map(|status| (status, load(&self.by_status[status.index()]))),
             latency_buckets: self.latency_buckets.iter().map(load).collect(),
             latency_sum_seconds: load(&self.latency_sum_us) as f64 / 1e6,
         }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
@@ -29,15 +30,89 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The status name used by the query history and the API.
-    pub fn status(&self) -> &'static str {
+    /// The outcome's kind, as counted, stored and shown.
+    pub fn status(&self) -> Status {
         match self {
-            Self::Forwarded { .. } => "forwarded",
-            Self::Cached => "cached",
-            Self::Blocked(_) => "blocked",
-            Self::Refused(_) => "refused",
-            Self::Failed(_) => "failed",
+            Self::Forwarded { .. } => Status::Forwarded,
+            Self::Cached => Status::Cached,
+            Self::Blocked(_) => Status::Blocked,
+            Self::Refused(_) => Status::Refused,
+            Self::Failed(_) => Status::Failed,
         }
+    }
+}
+
+/// The kind of an [`Outcome`] without its details: the one vocabulary of metrics, the stored
+/// `status` column (its [`Status::code`]) and the API (its [`Status::name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    Forwarded = 0,
+    Cached = 1,
+    Blocked = 2,
+    Refused = 3,
+    Failed = 4,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Forwarded,
+        Status::Cached,
+        Status::Blocked,
+        Status::Refused,
+        Status::Failed,
+    ];
+
+    /// The stored code; also the index into per-status counters.
+    pub fn code(self) -> i64 {
+        self as i64
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.code() == code)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Forwarded => "forwarded",
+            Self::Cached => "cached",
+            Self::Blocked => "blocked",
+            Self::Refused => "refused",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The names for an error message: "forwarded, cached, … or failed".
+    pub fn names() -> String {
+        let names: Vec<&str> = Self::ALL.iter().map(|status| status.name()).collect();
+        match names.split_last() {
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        }
+    }
+}
+
+impl FromStr for Status {
+    type Err = UnknownStatus;
+
+    fn from_str(text: &str) -> Result<Self, UnknownStatus> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.name() == text)
+            .ok_or(UnknownStatus)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown status")]
+pub struct UnknownStatus;
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -190,5 +265,25 @@ impl EventSink {
     /// Events lost to a full (or closed) channel since start.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes_names_and_indexes_agree() {
+        for (i, status) in Status::ALL.into_iter().enumerate() {
+            assert_eq!(status.index(), i);
+            assert_eq!(Status::from_code(status.code()), Some(status));
+            assert_eq!(status.name().parse::<Status>(), Ok(status));
+        }
+        assert_eq!(Status::from_code(99), None);
+        assert_eq!("Blocked".parse::<Status>(), Err(UnknownStatus));
+        assert_eq!(
+            Status::names(),
+            "forwarded, cached, blocked, refused or failed"
+        );
     }
 }

@@ -1,32 +1,37 @@
-//! The SQLite store: the query history, its per-minute counts, and the custom rules. Schema in
-//! `migrations/`, embedded at build time and applied at open. Writes go through one connection
+//! The SQLite store: the query history ([`row`], written by [`write`], paged by [`paging`]),
+//! its counts tables ([`tables`], read by [`stats`]), and the custom rules ([`rules`]). Schema
+//! in `migrations/`, embedded at build time and applied at open. Writes go through one connection
 //! (SQLite has one writer at a time; a single connection turns lock contention into ordinary
 //! queueing), reads through a small pool that WAL mode lets run beside the writer.
 
-mod read;
+mod paging;
+mod row;
 mod rules;
+mod stats;
+mod tables;
+pub mod time;
 mod write;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwapOption;
 use std::os::unix::fs::MetadataExt;
-use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tracing::warn;
 
-pub use read::{
-    Bucket, CategoryCount, ClientReport, ListCount, QueryFilter, QueryPage, QueryRow, Summary,
-    TimeRange, TopItem, TopKind, UNCATEGORIZED,
-};
+pub use paging::{QueryFilter, QueryPage};
+pub use row::{QueryRow, StoredRow};
 pub use rules::{CustomRule, RuleKind};
-pub use write::{Interner, LogRow};
+pub use stats::{
+    Bucket, CategoryCount, ClientReport, ListCount, Summary, TopItem, TopKind, UNCATEGORIZED,
+};
+pub use time::TimeRange;
+pub use write::Interner;
 
 /// How long a statement waits for a lock before failing (the writer then retries the batch).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -77,73 +82,6 @@ impl StoreError {
             _ => false,
         }
     }
-}
-
-/// How a query ended, as stored (the `status` column) and as named in the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Status {
-    Forwarded = 0,
-    Cached = 1,
-    Blocked = 2,
-    Refused = 3,
-    Failed = 4,
-}
-
-impl Status {
-    pub const ALL: [Status; 5] = [
-        Status::Forwarded,
-        Status::Cached,
-        Status::Blocked,
-        Status::Refused,
-        Status::Failed,
-    ];
-
-    pub fn code(self) -> i64 {
-        self as i64
-    }
-
-    pub fn from_code(code: i64) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.code() == code)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Forwarded => "forwarded",
-            Self::Cached => "cached",
-            Self::Blocked => "blocked",
-            Self::Refused => "refused",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-impl FromStr for Status {
-    type Err = ();
-
-    fn from_str(text: &str) -> Result<Self, ()> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.name() == text)
-            .ok_or(())
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Microseconds since the Unix epoch, the unit of every stored time.
-pub fn unix_micros(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
-        i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
-    })
-}
-
-/// The inverse of [`unix_micros`].
-pub fn from_unix_micros(micros: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
 }
 
 /// The connection pools of one database file.

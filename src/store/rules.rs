@@ -3,7 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::{Store, StoreError, unix_micros};
+use super::time::unix_micros;
+use super::{Store, StoreError};
 use crate::rules::Polarity;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -3,51 +3,20 @@
 //! per-minute, per-hour and per-day counts. Retention deletes old rows in small batches so it never stalls writing.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use sqlx::query_builder::Separated;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::{Status, Store, StoreError};
+use super::row::QueryRow;
+use super::tables::{DAILY, HOURLY, MINUTE_COUNTS, PERIODS, Subject};
+use super::time::MINUTE_US;
+use super::{Store, StoreError};
 
 /// Rows per INSERT statement: 500 rows × 12 values stays far below SQLite's 32,766 variables,
 /// and a fixed size lets the statement cache reuse the prepared statement.
 const ROWS_PER_STATEMENT: usize = 500;
 /// Names kept in the interner before it is emptied: bounds memory on a long-running box.
 const MAX_INTERNED: usize = 200_000;
-const MINUTE_US: i64 = 60_000_000;
-pub(super) const HOUR_US: i64 = 3_600_000_000;
-const DAY_US: i64 = 86_400_000_000;
-/// The hourly and daily counts tables with their primary keys.
-const PERIOD_TABLES: [(&str, &str); 4] = [
-    (
-        "hour_domains (hour, domain_id, status, count)",
-        "hour, domain_id, status",
-    ),
-    (
-        "hour_clients (hour, client_id, status, count)",
-        "hour, client_id, status",
-    ),
-    (
-        "day_domains (day, domain_id, status, count)",
-        "domain_id, day, status",
-    ),
-    (
-        "day_clients (day, client_id, status, count)",
-        "client_id, day, status",
-    ),
-];
-/// The hourly and daily counts of blocked queries per client and list.
-const CLIENT_LIST_TABLES: [(&str, &str); 2] = [
-    (
-        "hour_client_lists (hour, client_id, list, category, count)",
-        "hour, client_id, list, category",
-    ),
-    (
-        "day_client_lists (day, client_id, list, category, count)",
-        "client_id, day, list, category",
-    ),
-];
 
 /// A counts-table key: its values are bound in column order.
 trait CountKey: Eq + std::hash::Hash {
@@ -79,22 +48,6 @@ impl CountKey for ListKey {
             .push_bind(self.list.clone())
             .push_bind(self.category.clone());
     }
-}
-
-/// One query as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogRow {
-    pub time_us: i64,
-    pub client: String,
-    pub domain: String,
-    pub qtype: u16,
-    pub status: Status,
-    pub rcode: u16,
-    pub rule: Option<String>,
-    pub list: Option<String>,
-    pub category: Option<String>,
-    pub upstream: Option<Arc<str>>,
-    pub duration_us: i64,
 }
 
 /// Ids of names and clients already in the database, so most rows need no lookup.
@@ -141,7 +94,7 @@ impl Store {
     /// unchanged, so the same batch can be retried.
     pub async fn insert_batch(
         &self,
-        rows: &[LogRow],
+        rows: &[QueryRow],
         interner: &mut Interner,
     ) -> Result<(), StoreError> {
         if rows.is_empty() {
@@ -198,52 +151,55 @@ impl Store {
             insert.build().execute(&mut *tx).await?;
         }
         let mut minutes: HashMap<[i64; 2], i64> = HashMap::new();
-        let mut periods: [HashMap<[i64; 3], i64>; 4] = Default::default();
+        // Per period (hourly, daily) and subject (domain, client): [period, id, status] counts.
+        let mut periods: [[HashMap<[i64; 3], i64>; 2]; 2] = Default::default();
         let mut client_lists: [HashMap<ListKey, i64>; 2] = Default::default();
         for row in rows {
             let status = row.status.code();
-            let (hour, day) = (
-                row.time_us.div_euclid(HOUR_US),
-                row.time_us.div_euclid(DAY_US),
-            );
             *minutes
                 .entry([row.time_us.div_euclid(MINUTE_US), status])
                 .or_default() += 1;
             let domain = id_of(&domains, &interner.domains, &row.domain);
             let client = id_of(&clients, &interner.clients, &row.client);
-            // Same order as PERIOD_TABLES.
-            if let Some(list) = &row.list {
-                for (counts, period) in client_lists.iter_mut().zip([hour, day]) {
+            for (i, period) in PERIODS.iter().enumerate() {
+                let number = row.time_us.div_euclid(period.size_us);
+                for (counts, id) in periods[i].iter_mut().zip([domain, client]) {
+                    *counts.entry([number, id, status]).or_default() += 1;
+                }
+                if let Some(list) = &row.list {
                     let key = ListKey {
-                        period,
+                        period: number,
                         client,
                         list: list.clone(),
                         category: row.category.clone().unwrap_or_default(),
                     };
-                    *counts.entry(key).or_default() += 1;
+                    *client_lists[i].entry(key).or_default() += 1;
                 }
             }
-            for (counts, key) in periods.iter_mut().zip([
-                [hour, domain],
-                [hour, client],
-                [day, domain],
-                [day, client],
-            ]) {
-                *counts.entry([key[0], key[1], status]).or_default() += 1;
+        }
+        add_counts(&mut tx, MINUTE_COUNTS, "minute, status", minutes).await?;
+        for ((period, by_subject), lists) in PERIODS.iter().zip(periods).zip(client_lists) {
+            let unit = period.unit;
+            for (subject, counts) in [Subject::Domain, Subject::Client]
+                .into_iter()
+                .zip(by_subject)
+            {
+                let column = subject.column();
+                add_counts(
+                    &mut tx,
+                    subject.table(period),
+                    &format!("{unit}, {column}, status"),
+                    counts,
+                )
+                .await?;
             }
-        }
-        add_counts(
-            &mut tx,
-            "minute_counts (minute, status, count)",
-            "minute, status",
-            minutes,
-        )
-        .await?;
-        for ((table, keys), counts) in PERIOD_TABLES.into_iter().zip(periods) {
-            add_counts(&mut tx, table, keys, counts).await?;
-        }
-        for ((table, keys), counts) in CLIENT_LIST_TABLES.into_iter().zip(client_lists) {
-            add_counts(&mut tx, table, keys, counts).await?;
+            add_counts(
+                &mut tx,
+                period.client_lists,
+                &format!("{unit}, client_id, list, category"),
+                lists,
+            )
+            .await?;
         }
         tx.commit().await?;
         if interner.domains.len() + domains.len() > MAX_INTERNED {
@@ -269,56 +225,40 @@ impl Store {
         .execute(&self.pools().await?.writer)
         .await?
         .rows_affected();
-        deleted += sqlx::query("DELETE FROM minute_counts WHERE minute < ?1")
-            .bind(cutoff_us.div_euclid(MINUTE_US))
-            .execute(&self.pools().await?.writer)
-            .await?
-            .rows_affected();
-        let (cutoff_hour, cutoff_day) =
-            (cutoff_us.div_euclid(HOUR_US), cutoff_us.div_euclid(DAY_US));
-        // Hourly tables are keyed by time first: drop the oldest hour per step. Daily tables are
-        // keyed by domain/client first (for fast grouping), and hold one day per name, so old
-        // days go in one statement.
-        let expired = [
-            (
-                "DELETE FROM hour_domains WHERE hour = (SELECT MIN(hour) FROM hour_domains) AND hour < ?1",
-                cutoff_hour,
-            ),
-            (
-                "DELETE FROM hour_clients WHERE hour = (SELECT MIN(hour) FROM hour_clients) AND hour < ?1",
-                cutoff_hour,
-            ),
-            ("DELETE FROM day_domains WHERE day < ?1", cutoff_day),
-            ("DELETE FROM day_clients WHERE day < ?1", cutoff_day),
-            (
-                "DELETE FROM hour_client_lists WHERE hour = (SELECT MIN(hour) FROM hour_client_lists) AND hour < ?1",
-                cutoff_hour,
-            ),
-            ("DELETE FROM day_client_lists WHERE day < ?1", cutoff_day),
-        ];
-        for (sql, cutoff) in expired {
-            deleted += sqlx::query(sql)
-                .bind(cutoff)
+        deleted +=
+            QueryBuilder::<Sqlite>::new(format!("DELETE FROM {MINUTE_COUNTS} WHERE minute < ?1"))
+                .build()
+                .bind(cutoff_us.div_euclid(MINUTE_US))
                 .execute(&self.pools().await?.writer)
                 .await?
                 .rows_affected();
+        for period in [&HOURLY, &DAILY] {
+            let cutoff = cutoff_us.div_euclid(period.size_us);
+            for sql in period.retention_sql() {
+                deleted += QueryBuilder::<Sqlite>::new(sql)
+                    .build()
+                    .bind(cutoff)
+                    .execute(&self.pools().await?.writer)
+                    .await?
+                    .rows_affected();
+            }
         }
         Ok(deleted)
     }
 }
 
-/// Adds `counts` to a counts table: `table` names it with its columns (keys, then `count`),
-/// `keys` lists its primary key.
+/// Adds `counts` to the counts table `table`, whose key columns are `keys` (in the order
+/// [`CountKey::bind`] binds them) followed by `count`.
 async fn add_counts<K: CountKey>(
     tx: &mut SqliteConnection,
-    table: &'static str,
-    keys: &'static str,
+    table: &str,
+    keys: &str,
     counts: HashMap<K, i64>,
 ) -> Result<(), StoreError> {
     let counts: Vec<(K, i64)> = counts.into_iter().collect();
     for chunk in counts.chunks(ROWS_PER_STATEMENT) {
         let mut upsert = QueryBuilder::<Sqlite>::new("INSERT INTO ");
-        upsert.push(table).push(" ");
+        upsert.push(format_args!("{table} ({keys}, count) "));
         upsert.push_values(chunk, |mut values, (key, count)| {
             key.bind(&mut values);
             values.push_bind(*count);

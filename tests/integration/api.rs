@@ -593,12 +593,12 @@ async fn a_locked_database_leaves_dns_answering_and_shows_in_health() {
 
 #[tokio::test]
 async fn retention_deletes_old_rows_in_batches() {
-    use hush::store::{Interner, LogRow, QueryFilter, Store, TimeRange};
+    use hush::store::{Interner, QueryFilter, QueryRow, Store, TimeRange};
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("retention.db")).await.unwrap();
-    let now = hush::store::unix_micros(std::time::SystemTime::now());
+    let now = hush::store::time::unix_micros(std::time::SystemTime::now());
     let day = 86_400_000_000i64;
-    let mut rows: Vec<LogRow> = (0..120)
+    let mut rows: Vec<QueryRow> = (0..120)
         .map(|i| row(now - 40 * day + i, "old.example"))
         .collect();
     rows.extend((0..30).map(|i| row(now - i, "new.example")));
@@ -632,7 +632,7 @@ async fn retention_deletes_old_rows_in_batches() {
         .await
         .unwrap();
     assert_eq!(left.rows.len(), 30);
-    assert!(left.rows.iter().all(|r| r.domain == "new.example"));
+    assert!(left.rows.iter().all(|r| r.row.domain == "new.example"));
     let all_time = TimeRange {
         from_us: 0,
         to_us: now + 1,
@@ -782,7 +782,7 @@ async fn a_rare_name_pages_across_hours_newest_first_without_gaps() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("hours.db")).await.unwrap();
     let hour = 3_600_000_000i64;
-    let start = (hush::store::unix_micros(std::time::SystemTime::now()) / hour - 10) * hour;
+    let start = (hush::store::time::unix_micros(std::time::SystemTime::now()) / hour - 10) * hour;
     // Three rare rows in each of hours 1, 3, 4 and 7, among busy traffic; one more row of hour 3,
     // from its last microsecond, is numbered after the rare rows of hour 4, as a batch written
     // at the edge of an hour may do.
@@ -819,8 +819,8 @@ async fn a_rare_name_pages_across_hours_newest_first_without_gaps() {
             })
             .await
             .unwrap();
-        assert!(page.rows.iter().all(|r| r.domain == "rare.example"));
-        seen.extend(page.rows.iter().map(|r| (r.id, r.time_us)));
+        assert!(page.rows.iter().all(|r| r.row.domain == "rare.example"));
+        seen.extend(page.rows.iter().map(|r| (r.id, r.row.time_us)));
         match page.next {
             Some(next) => before = Some(next),
             None => break,
@@ -850,13 +850,13 @@ async fn a_rare_name_pages_across_hours_newest_first_without_gaps() {
 }
 
 /// A forwarded A query of `domain` from one client at `time_us`, as the writer stores it.
-fn row(time_us: i64, domain: &str) -> hush::store::LogRow {
-    hush::store::LogRow {
+fn row(time_us: i64, domain: &str) -> hush::store::QueryRow {
+    hush::store::QueryRow {
         time_us,
         client: "192.168.1.23".into(),
         domain: domain.into(),
         qtype: 1,
-        status: hush::store::Status::Forwarded,
+        status: hush::dns::outcome::Status::Forwarded,
         rcode: 0,
         rule: None,
         list: None,

@@ -43,7 +43,7 @@ async fn allowed_queries_get_the_upstreams_records() {
         );
         assert_eq!(answers(&reply), expected, "{name} {query_type}");
         let event = hush.next_event().await;
-        assert_eq!(event.outcome.status(), "forwarded");
+        assert_eq!(event.outcome.status().name(), "forwarded");
         assert_eq!(event.name, lower(name));
         assert_eq!(event.query_type, query_type);
         assert_eq!(
@@ -86,7 +86,7 @@ async fn a_cache_hit_does_not_reach_the_upstream_and_ttls_count_down() {
     let mut hush = start_hush(upstream.addr, "", "", "").await;
     let first = udp_query(hush.addr, "www.example.com.", RecordType::A).await;
     assert_eq!(first.answers[0].ttl, ZONE_TTL);
-    assert_eq!(hush.next_event().await.outcome.status(), "forwarded");
+    assert_eq!(hush.next_event().await.outcome.status().name(), "forwarded");
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let second = udp_query(hush.addr, "www.example.com.", RecordType::A).await;
     assert_eq!(answers(&second), answers(&first));
@@ -95,7 +95,7 @@ async fn a_cache_hit_does_not_reach_the_upstream_and_ttls_count_down() {
         (ZONE_TTL - 3..=ZONE_TTL - 2).contains(&ttl),
         "TTL {ttl} did not count down by ~2s"
     );
-    assert_eq!(hush.next_event().await.outcome.status(), "cached");
+    assert_eq!(hush.next_event().await.outcome.status().name(), "cached");
     assert_eq!(
         upstream.count("www.example.com"),
         1,
@@ -135,7 +135,7 @@ async fn a_dead_upstream_gives_servfail_within_the_timeout() {
         "upstream_timeout of 1s overrun: {waited:?}"
     );
     let event = hush.next_event().await;
-    assert_eq!(event.outcome.status(), "failed");
+    assert_eq!(event.outcome.status().name(), "failed");
     assert_eq!(event.rcode, ResponseCode::ServFail);
 }
 
@@ -162,5 +162,5 @@ async fn an_upstream_servfail_is_a_failed_query() {
     let mut hush = start_hush(upstream.addr, "", "", "").await;
     let reply = udp_query(hush.addr, "servfail.example.com.", RecordType::A).await;
     assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
-    assert_eq!(hush.next_event().await.outcome.status(), "failed");
+    assert_eq!(hush.next_event().await.outcome.status().name(), "failed");
 }

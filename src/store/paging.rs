@@ -1,0 +1,202 @@
+//! Paging through the query history for `/api/queries`: raw rows newest first by id, which
+//! grows with insertion and so stays stable while new rows arrive. Every filter value is a
+//! bound parameter; the SQL text itself is fixed.
+
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::row::{ROW_COLUMNS, StoredRow};
+use super::time::HOUR_US;
+use super::{Store, StoreError};
+use crate::dns::outcome::Status;
+
+/// Filters of `/api/queries`; `None` means "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryFilter {
+    pub client: Option<String>,
+    /// A literal substring of the name.
+    pub domain: Option<String>,
+    pub status: Option<Status>,
+    pub qtype: Option<u16>,
+    pub from_us: Option<i64>,
+    pub to_us: Option<i64>,
+    /// Only rows with a smaller id (the previous page's `next`).
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryPage {
+    pub rows: Vec<StoredRow>,
+    /// The cursor for the next (older) page, if there may be one.
+    pub next: Option<i64>,
+}
+
+impl Store {
+    pub async fn queries(&self, filter: &QueryFilter) -> Result<QueryPage, StoreError> {
+        let fetch = i64::from(filter.limit) + 1;
+        let domains = match &filter.domain {
+            Some(text) => Some(self.matching_domains(text).await?),
+            None => None,
+        };
+        let mut sql = QueryBuilder::<Sqlite>::new(ROW_COLUMNS);
+        sql.push(" FROM queries q JOIN clients c ON c.id = q.client_id JOIN domains d ON d.id = q.domain_id WHERE ");
+        match domains {
+            Some(DomainMatch::Few(ids)) => {
+                let rows = self.rows_of_names(&ids, filter, fetch).await?;
+                return Ok(QueryPage::of(rows, filter.limit));
+            }
+            // Many names: matches are common, so walking newest-first and testing each row
+            // finds a page quickly.
+            Some(DomainMatch::Many) => {
+                sql.push("q.domain_id IN (SELECT id FROM domains WHERE instr(name, ")
+                    .push_bind(filter.domain.as_deref().unwrap_or("").to_ascii_lowercase())
+                    .push(") > 0)");
+                push_filters(&mut sql, filter);
+            }
+            None => {
+                sql.push("1 = 1");
+                push_filters(&mut sql, filter);
+            }
+        }
+        sql.push(" ORDER BY q.id DESC LIMIT ").push_bind(fetch);
+        let rows: Vec<StoredRow> = sql
+            .build_query_as()
+            .fetch_all(&self.pools().await?.reader)
+            .await?;
+        Ok(QueryPage::of(rows, filter.limit))
+    }
+
+    /// The newest `fetch` rows of a few names, newest first. The hours that hold them come from
+    /// the hourly counts (indexed by name); each such hour's rows are then read through the time
+    /// index, newest hour first, until the page is full, plus one more hour: a batch may number
+    /// rows near an hour's edge slightly out of time order.
+    async fn rows_of_names(
+        &self,
+        ids: &[i64],
+        filter: &QueryFilter,
+        fetch: i64,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let reader = &self.pools().await?.reader;
+        let push_ids = |sql: &mut QueryBuilder<Sqlite>| {
+            let mut list = sql.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+        };
+        let mut hours = QueryBuilder::<Sqlite>::new(
+            "SELECT DISTINCT hour FROM hour_domains WHERE domain_id IN (",
+        );
+        push_ids(&mut hours);
+        hours.push(")");
+        if let Some(from) = filter.from_us {
+            hours
+                .push(" AND hour >= ")
+                .push_bind(from.div_euclid(HOUR_US));
+        }
+        if let Some(to) = filter.to_us {
+            hours
+                .push(" AND hour <= ")
+                .push_bind((to - 1).div_euclid(HOUR_US));
+        }
+        if let Some(before) = filter.before {
+            // Hours after the cursor's row hold no row before it (but for the edge, see above).
+            hours
+                .push(" AND hour <= (SELECT time_us / ")
+                .push_bind(HOUR_US)
+                .push(" + 1 FROM queries WHERE id = ")
+                .push_bind(before)
+                .push(")");
+        }
+        hours.push(" ORDER BY hour DESC");
+        let hours: Vec<(i64,)> = hours.build_query_as().fetch_all(reader).await?;
+        let mut rows: Vec<StoredRow> = Vec::new();
+        let mut full = false;
+        for (hour,) in hours {
+            let mut sql = QueryBuilder::<Sqlite>::new(ROW_COLUMNS);
+            sql.push(
+                " FROM queries q INDEXED BY queries_by_time JOIN clients c ON c.id = q.client_id \
+                 JOIN domains d ON d.id = q.domain_id WHERE q.time_us >= ",
+            )
+            .push_bind(hour * HOUR_US)
+            .push(" AND q.time_us < ")
+            .push_bind((hour + 1) * HOUR_US)
+            .push(" AND q.domain_id IN (");
+            push_ids(&mut sql);
+            sql.push(")");
+            push_filters(&mut sql, filter);
+            sql.push(" ORDER BY q.id DESC LIMIT ").push_bind(fetch);
+            rows.extend(sql.build_query_as::<StoredRow>().fetch_all(reader).await?);
+            if full {
+                break;
+            }
+            full = rows.len() as i64 >= fetch;
+        }
+        rows.sort_unstable_by_key(|row| std::cmp::Reverse(row.id));
+        rows.truncate(usize::try_from(fetch).unwrap_or(usize::MAX));
+        Ok(rows)
+    }
+
+    /// The ids of names containing `text` (a literal substring: `instr`, not `LIKE`, so `%` and
+    /// `_` match themselves), or `Many` past [`MAX_NAMES_BY_HOUR`].
+    async fn matching_domains(&self, text: &str) -> Result<DomainMatch, StoreError> {
+        let ids: Vec<(i64,)> =
+            sqlx::query_as("SELECT id FROM domains WHERE instr(name, ?1) > 0 LIMIT ?2")
+                .bind(text.to_ascii_lowercase())
+                .bind(MAX_NAMES_BY_HOUR as i64 + 1)
+                .fetch_all(&self.pools().await?.reader)
+                .await?;
+        Ok(if ids.len() > MAX_NAMES_BY_HOUR {
+            DomainMatch::Many
+        } else {
+            DomainMatch::Few(ids.into_iter().map(|(id,)| id).collect())
+        })
+    }
+}
+
+impl QueryPage {
+    /// A page from `limit + 1` rows: the extra row only says whether another page exists.
+    fn of(mut rows: Vec<StoredRow>, limit: u32) -> Self {
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|row| row.id)
+        } else {
+            None
+        };
+        Self { rows, next }
+    }
+}
+
+/// Up to this many matching names, a domain filter reads the rows of each name's hours.
+const MAX_NAMES_BY_HOUR: usize = 64;
+
+enum DomainMatch {
+    Few(Vec<i64>),
+    Many,
+}
+
+/// Appends the filters other than `domain` as `AND` terms, every value bound.
+fn push_filters(sql: &mut QueryBuilder<Sqlite>, filter: &QueryFilter) {
+    if let Some(client) = &filter.client {
+        sql.push(" AND q.client_id = (SELECT id FROM clients WHERE address = ")
+            .push_bind(client.clone())
+            .push(")");
+    }
+    if let Some(status) = filter.status {
+        sql.push(" AND q.status = ").push_bind(status.code());
+    }
+    if let Some(qtype) = filter.qtype {
+        sql.push(" AND q.qtype = ").push_bind(i64::from(qtype));
+    }
+    if let Some(from) = filter.from_us {
+        sql.push(" AND q.time_us >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to_us {
+        sql.push(" AND q.time_us < ").push_bind(to);
+    }
+    if let Some(before) = filter.before {
+        sql.push(" AND q.id < ").push_bind(before);
+    }
+}

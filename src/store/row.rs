@@ -1,0 +1,70 @@
+//! One query as the store keeps it: what the writer inserts and what paging reads back.
+
+use std::sync::Arc;
+
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, Row};
+
+use crate::dns::outcome::Status;
+
+/// One query of the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryRow {
+    pub time_us: i64,
+    pub client: String,
+    pub domain: String,
+    pub qtype: u16,
+    pub status: Status,
+    pub rcode: u16,
+    pub rule: Option<String>,
+    pub list: Option<String>,
+    pub category: Option<String>,
+    pub upstream: Option<Arc<str>>,
+    pub duration_us: i64,
+}
+
+/// A row read back, with the id that orders the history and serves as the paging cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRow {
+    pub id: i64,
+    pub row: QueryRow,
+}
+
+/// The columns of a listed row, as [`StoredRow`] reads them.
+pub(super) const ROW_COLUMNS: &str = "SELECT q.id, q.time_us, c.address AS client, \
+    d.name AS domain, q.qtype, q.status, q.rcode, q.rule, q.list, q.category, q.upstream, \
+    q.duration_us";
+
+impl FromRow<'_, SqliteRow> for StoredRow {
+    fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
+        let small = |column: &str| -> Result<u16, sqlx::Error> {
+            let value: i64 = row.try_get(column)?;
+            u16::try_from(value).map_err(|err| sqlx::Error::ColumnDecode {
+                index: column.to_owned(),
+                source: Box::new(err),
+            })
+        };
+        let code: i64 = row.try_get("status")?;
+        let status = Status::from_code(code).ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: "status".to_owned(),
+            source: format!("unknown status code {code}").into(),
+        })?;
+        let upstream: Option<String> = row.try_get("upstream")?;
+        Ok(Self {
+            id: row.try_get("id")?,
+            row: QueryRow {
+                time_us: row.try_get("time_us")?,
+                client: row.try_get("client")?,
+                domain: row.try_get("domain")?,
+                qtype: small("qtype")?,
+                status,
+                rcode: small("rcode")?,
+                rule: row.try_get("rule")?,
+                list: row.try_get("list")?,
+                category: row.try_get("category")?,
+                upstream: upstream.map(Arc::from),
+                duration_us: row.try_get("duration_us")?,
+            },
+        })
+    }
+}

@@ -1,0 +1,286 @@
+//! Statistics over the query history for the API: the summary, top lists, the timeline and the
+//! per-client report. Each reads the counts tables for the whole minutes, hours or days of the
+//! range and the raw rows of the partial units at its edges ([`Sources`],
+//! [`push_minute_counts`]), so every `from`/`to` window is exact to the microsecond while
+//! long ranges stay cheap. The raw part costs at most two partial minutes (totals, timeline)
+//! or two partial hours (top lists, distinct counts, the client report) of rows.
+
+use std::collections::HashMap;
+
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::tables::{Sources, Subject, push_minute_counts};
+use super::time::{MINUTE_US, TimeRange};
+use super::{Store, StoreError};
+use crate::dns::outcome::Status;
+
+/// What one client asked and what was blocked, by category and by list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClientReport {
+    pub client: String,
+    pub queries: i64,
+    pub blocked: i64,
+    /// Blocked queries per list category, most first (`uncategorized` for lists without one).
+    pub by_category: Vec<CategoryCount>,
+    /// Blocked queries per list, most first.
+    pub by_list: Vec<ListCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CategoryCount {
+    pub category: String,
+    pub blocked: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ListCount {
+    pub list: String,
+    pub category: Option<String>,
+    pub blocked: i64,
+}
+
+/// The category name used for lists that have none.
+pub const UNCATEGORIZED: &str = "uncategorized";
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Summary {
+    pub queries: i64,
+    pub blocked: i64,
+    pub blocked_percent: f64,
+    pub cached: i64,
+    pub forwarded: i64,
+    pub failed: i64,
+    pub refused: i64,
+    pub clients: i64,
+    pub domains: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopKind {
+    Domains,
+    Blocked,
+    Clients,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TopItem {
+    pub name: String,
+    pub count: i64,
+}
+
+/// One timeline bucket: its start (µs) and counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    pub start_us: i64,
+    pub queries: i64,
+    pub blocked: i64,
+}
+
+impl Store {
+    pub async fn summary(&self, range: TimeRange) -> Result<Summary, StoreError> {
+        let reader = &self.pools().await?.reader;
+        let mut totals = QueryBuilder::<Sqlite>::new("SELECT status, SUM(n) FROM (");
+        push_minute_counts(&mut totals, range);
+        totals.push(") GROUP BY status");
+        let by_status: Vec<(i64, i64)> = totals.build_query_as().fetch_all(reader).await?;
+        let sources = Sources::of(range);
+        let distinct = |subject| {
+            let mut sql = QueryBuilder::<Sqlite>::new("SELECT COUNT(DISTINCT id) FROM (");
+            sources.push_counts(&mut sql, subject);
+            sql.push(")");
+            sql
+        };
+        let (clients,): (i64,) = distinct(Subject::Client)
+            .build_query_as()
+            .fetch_one(reader)
+            .await?;
+        let (domains,): (i64,) = distinct(Subject::Domain)
+            .build_query_as()
+            .fetch_one(reader)
+            .await?;
+        let mut summary = Summary {
+            clients,
+            domains,
+            ..Summary::default()
+        };
+        for (status, count) in by_status {
+            summary.queries += count;
+            match Status::from_code(status) {
+                Some(Status::Forwarded) => summary.forwarded += count,
+                Some(Status::Cached) => summary.cached += count,
+                Some(Status::Blocked) => summary.blocked += count,
+                Some(Status::Refused) => summary.refused += count,
+                Some(Status::Failed) => summary.failed += count,
+                None => {}
+            }
+        }
+        if summary.queries > 0 {
+            let percent = summary.blocked as f64 * 100.0 / summary.queries as f64;
+            summary.blocked_percent = (percent * 100.0).round() / 100.0;
+        }
+        Ok(summary)
+    }
+
+    /// Per client: queries, blocked, and blocked per category and list; most blocked first.
+    pub async fn client_report(&self, range: TimeRange) -> Result<Vec<ClientReport>, StoreError> {
+        let reader = &self.pools().await?.reader;
+        let sources = Sources::of(range);
+        let mut totals = QueryBuilder::<Sqlite>::new(
+            "SELECT c.address, t.total, t.blocked FROM (SELECT id, SUM(n) AS total, \
+             SUM(CASE WHEN status = ",
+        );
+        totals
+            .push_bind(Status::Blocked.code())
+            .push(" THEN n ELSE 0 END) AS blocked FROM (");
+        sources.push_counts(&mut totals, Subject::Client);
+        totals.push(") GROUP BY id) t JOIN clients c ON c.id = t.id");
+        let totals: Vec<(String, i64, i64)> = totals.build_query_as().fetch_all(reader).await?;
+        let mut lists = QueryBuilder::<Sqlite>::new(
+            "SELECT c.address, t.list, t.category, t.n FROM (SELECT client_id, list, category, \
+             SUM(n) AS n FROM (",
+        );
+        sources.push_client_lists(&mut lists);
+        lists.push(") GROUP BY client_id, list, category) t JOIN clients c ON c.id = t.client_id");
+        let lists: Vec<(String, String, String, i64)> =
+            lists.build_query_as().fetch_all(reader).await?;
+        Ok(assemble_reports(totals, lists))
+    }
+
+    pub async fn top(
+        &self,
+        kind: TopKind,
+        limit: u32,
+        range: TimeRange,
+    ) -> Result<Vec<TopItem>, StoreError> {
+        let (subject, names) = match kind {
+            TopKind::Domains | TopKind::Blocked => (Subject::Domain, "domains d"),
+            TopKind::Clients => (Subject::Client, "clients d"),
+        };
+        let name = match subject {
+            Subject::Domain => "d.name",
+            Subject::Client => "d.address",
+        };
+        // Aggregation first; names are joined onto the few winners only.
+        let mut sql = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {name}, t.n FROM (SELECT id, SUM(n) AS n FROM ("
+        ));
+        Sources::of(range).push_counts(&mut sql, subject);
+        sql.push(")");
+        if kind == TopKind::Blocked {
+            sql.push(" WHERE status = ")
+                .push_bind(Status::Blocked.code());
+        }
+        sql.push(" GROUP BY id ORDER BY n DESC, id LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(format_args!(
+                ") t JOIN {names} ON d.id = t.id ORDER BY t.n DESC, {name}"
+            ));
+        let rows: Vec<(String, i64)> = sql
+            .build_query_as()
+            .fetch_all(&self.pools().await?.reader)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, count)| TopItem { name, count })
+            .collect())
+    }
+
+    /// Counts per bucket of `bucket_minutes`, aligned to the epoch, every bucket of the range
+    /// present (empty ones as zero). The first and last bucket count only the part of them
+    /// inside the range.
+    pub async fn timeline(
+        &self,
+        bucket_minutes: i64,
+        range: TimeRange,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        let bucket_minutes = bucket_minutes.max(1);
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT (minute / ");
+        sql.push_bind(bucket_minutes)
+            .push(") * ")
+            .push_bind(bucket_minutes)
+            .push(" AS b, SUM(n), SUM(CASE WHEN status = ")
+            .push_bind(Status::Blocked.code())
+            .push(" THEN n ELSE 0 END) FROM (");
+        push_minute_counts(&mut sql, range);
+        sql.push(") GROUP BY b ORDER BY b");
+        let rows: Vec<(i64, i64, i64)> = sql
+            .build_query_as()
+            .fetch_all(&self.pools().await?.reader)
+            .await?;
+        let mut rows = rows.into_iter().peekable();
+        let mut buckets = Vec::new();
+        let first_minute = range.from_us.div_euclid(MINUTE_US);
+        let end_minute = (range.to_us - 1).div_euclid(MINUTE_US) + 1;
+        let mut start = first_minute.div_euclid(bucket_minutes) * bucket_minutes;
+        while start < end_minute {
+            let (queries, blocked) = match rows.peek() {
+                Some(&(bucket, queries, blocked)) if bucket == start => {
+                    rows.next();
+                    (queries, blocked)
+                }
+                _ => (0, 0),
+            };
+            buckets.push(Bucket {
+                start_us: start * MINUTE_US,
+                queries,
+                blocked,
+            });
+            start += bucket_minutes;
+        }
+        Ok(buckets)
+    }
+}
+
+/// The client report from per-client totals and per-client, per-list blocked counts.
+fn assemble_reports(
+    totals: Vec<(String, i64, i64)>,
+    lists: Vec<(String, String, String, i64)>,
+) -> Vec<ClientReport> {
+    let mut reports: Vec<ClientReport> = totals
+        .into_iter()
+        .map(|(client, queries, blocked)| ClientReport {
+            client,
+            queries,
+            blocked,
+            ..ClientReport::default()
+        })
+        .collect();
+    let index: HashMap<String, usize> = reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.client.clone(), i))
+        .collect();
+    for (client, list, category, blocked) in lists {
+        let Some(report) = index.get(&client).and_then(|&i| reports.get_mut(i)) else {
+            continue;
+        };
+        let category = (!category.is_empty()).then_some(category);
+        let category_name = category.clone().unwrap_or_else(|| UNCATEGORIZED.to_owned());
+        match report
+            .by_category
+            .iter_mut()
+            .find(|c| c.category == category_name)
+        {
+            Some(existing) => existing.blocked += blocked,
+            None => report.by_category.push(CategoryCount {
+                category: category_name,
+                blocked,
+            }),
+        }
+        report.by_list.push(ListCount {
+            list,
+            category,
+            blocked,
+        });
+    }
+    for report in &mut reports {
+        report
+            .by_category
+            .sort_by(|a, b| b.blocked.cmp(&a.blocked).then(a.category.cmp(&b.category)));
+        report
+            .by_list
+            .sort_by(|a, b| b.blocked.cmp(&a.blocked).then(a.list.cmp(&b.list)));
+    }
+    reports.sort_by(|a, b| b.blocked.cmp(&a.blocked).then(a.client.cmp(&b.client)));
+    reports
+}

@@ -1,0 +1,293 @@
+//! The counts tables the writer keeps beside the raw rows, named in this one place: per minute
+//! (queries by status), and per hour and per day (by name, by client, and blocked queries by
+//! client and list). Writing, reading and retention take their names from here, and reading
+//! picks its sources here: whole days, whole hours or minutes from the counts, and the raw rows
+//! of the partial units at a range's edges, so that every range is exact.
+
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::time::{DAY_US, HOUR_US, MINUTE_US, TimeRange};
+
+pub(super) const MINUTE_COUNTS: &str = "minute_counts";
+
+/// The counts tables of one period, an hour or a day.
+pub(super) struct Period {
+    /// The key column: the period's number since the epoch.
+    pub unit: &'static str,
+    pub size_us: i64,
+    pub domains: &'static str,
+    pub clients: &'static str,
+    pub client_lists: &'static str,
+    /// How reads scan the domains table. Hourly: `NOT INDEXED` keeps SQLite on the primary
+    /// key's hour range; with the by-name index of migration 0002 its statistics sometimes
+    /// chose to walk that whole index instead.
+    domains_scan: &'static str,
+    /// Hourly tables are keyed by time first, so retention drops the oldest hour per step;
+    /// daily ones are keyed by name or client first and hold a day per name, so old days go in
+    /// one statement.
+    time_first: bool,
+}
+
+pub(super) const HOURLY: Period = Period {
+    unit: "hour",
+    size_us: HOUR_US,
+    domains: "hour_domains",
+    clients: "hour_clients",
+    client_lists: "hour_client_lists",
+    domains_scan: "hour_domains NOT INDEXED",
+    time_first: true,
+};
+
+pub(super) const DAILY: Period = Period {
+    unit: "day",
+    size_us: DAY_US,
+    domains: "day_domains",
+    clients: "day_clients",
+    client_lists: "day_client_lists",
+    domains_scan: "day_domains",
+    time_first: false,
+};
+
+pub(super) const PERIODS: [&Period; 2] = [&HOURLY, &DAILY];
+
+/// What a period count is kept per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Subject {
+    Domain,
+    Client,
+}
+
+impl Subject {
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::Domain => "domain_id",
+            Self::Client => "client_id",
+        }
+    }
+
+    pub fn table(self, period: &Period) -> &'static str {
+        match self {
+            Self::Domain => period.domains,
+            Self::Client => period.clients,
+        }
+    }
+
+    fn scan(self, period: &Period) -> &'static str {
+        match self {
+            Self::Domain => period.domains_scan,
+            Self::Client => period.clients,
+        }
+    }
+}
+
+impl Period {
+    /// The retention statements for this period's tables: each deletes counts of periods that
+    /// ended before the bound cutoff (`?1`, in this period's unit).
+    pub fn retention_sql(&self) -> [String; 3] {
+        [self.domains, self.clients, self.client_lists].map(|table| {
+            let unit = self.unit;
+            if self.time_first {
+                format!(
+                    "DELETE FROM {table} WHERE {unit} = (SELECT MIN({unit}) FROM {table}) AND {unit} < ?1"
+                )
+            } else {
+                format!("DELETE FROM {table} WHERE {unit} < ?1")
+            }
+        })
+    }
+}
+
+/// Where the period counts of a time range come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Sources {
+    /// Whole days, from the daily tables (only for ranges over two days).
+    days: Option<(i64, i64)>,
+    /// Whole hours, from the hourly tables.
+    hours: Vec<(i64, i64)>,
+    /// Partial hours at the edges, from the raw rows (µs).
+    raw: Vec<(i64, i64)>,
+}
+
+impl Sources {
+    pub fn of(range: TimeRange) -> Self {
+        let split = range.split(HOUR_US);
+        let raw = split.partial;
+        let Some((first, end)) = split.whole else {
+            return Self {
+                days: None,
+                hours: Vec::new(),
+                raw,
+            };
+        };
+        if (end - first) * HOUR_US <= 2 * DAY_US {
+            return Self {
+                days: None,
+                hours: vec![(first, end)],
+                raw,
+            };
+        }
+        let whole_hours = TimeRange {
+            from_us: first * HOUR_US,
+            to_us: end * HOUR_US,
+        };
+        let days = whole_hours.split(DAY_US);
+        let hours = days
+            .partial
+            .iter()
+            .map(|(from, to)| (from / HOUR_US, to / HOUR_US))
+            .collect();
+        Self {
+            days: days.whole,
+            hours,
+            raw,
+        }
+    }
+
+    fn periods(&self) -> impl Iterator<Item = (&'static Period, (i64, i64))> + '_ {
+        let days = self.days.map(|days| (&DAILY, days));
+        days.into_iter()
+            .chain(self.hours.iter().map(|hours| (&HOURLY, *hours)))
+    }
+
+    /// Pushes a `UNION ALL` of rows `(id, status, n)`: `n` queries of `subject` `id` with
+    /// `status` in this range.
+    pub fn push_counts(&self, sql: &mut QueryBuilder<Sqlite>, subject: Subject) {
+        let column = subject.column();
+        let mut union = Union::default();
+        for (period, (first, end)) in self.periods() {
+            union.next(sql);
+            let unit = period.unit;
+            sql.push(format_args!(
+                "SELECT {column} AS id, status, count AS n FROM {} WHERE {unit} >= ",
+                subject.scan(period)
+            ))
+            .push_bind(first)
+            .push(format_args!(" AND {unit} < "))
+            .push_bind(end);
+        }
+        for (from, to) in &self.raw {
+            union.next(sql);
+            sql.push(format_args!(
+                "SELECT {column} AS id, status, COUNT(*) AS n FROM queries WHERE time_us >= "
+            ))
+            .push_bind(*from)
+            .push(" AND time_us < ")
+            .push_bind(*to)
+            .push(format_args!(" GROUP BY {column}, status"));
+        }
+        union.finish(sql, "SELECT 0 AS id, 0 AS status, 0 AS n");
+    }
+
+    /// Pushes a `UNION ALL` of rows `(client_id, list, category, n)`: `n` blocked queries of a
+    /// client by a list in this range (`category` is '' for lists without one).
+    pub fn push_client_lists(&self, sql: &mut QueryBuilder<Sqlite>) {
+        let mut union = Union::default();
+        for (period, (first, end)) in self.periods() {
+            union.next(sql);
+            let unit = period.unit;
+            sql.push(format_args!(
+                "SELECT client_id, list, category, count AS n FROM {} WHERE {unit} >= ",
+                period.client_lists
+            ))
+            .push_bind(first)
+            .push(format_args!(" AND {unit} < "))
+            .push_bind(end);
+        }
+        for (from, to) in &self.raw {
+            union.next(sql);
+            sql.push(
+                "SELECT client_id, list, COALESCE(category, '') AS category, COUNT(*) AS n \
+                 FROM queries WHERE time_us >= ",
+            )
+            .push_bind(*from)
+            .push(" AND time_us < ")
+            .push_bind(*to)
+            .push(" AND list IS NOT NULL GROUP BY client_id, list, category");
+        }
+        union.finish(
+            sql,
+            "SELECT 0 AS client_id, '' AS list, '' AS category, 0 AS n",
+        );
+    }
+}
+
+/// Pushes a `UNION ALL` of rows `(minute, status, n)` for `range`: the per-minute counts of its
+/// whole minutes, and the raw rows of the partial minutes at its edges.
+pub(super) fn push_minute_counts(sql: &mut QueryBuilder<Sqlite>, range: TimeRange) {
+    let split = range.split(MINUTE_US);
+    let mut union = Union::default();
+    if let Some((first, end)) = split.whole {
+        union.next(sql);
+        sql.push(format_args!(
+            "SELECT minute, status, count AS n FROM {MINUTE_COUNTS} WHERE minute >= "
+        ))
+        .push_bind(first)
+        .push(" AND minute < ")
+        .push_bind(end);
+    }
+    for (from, to) in split.partial {
+        union.next(sql);
+        sql.push(format_args!(
+            "SELECT time_us / {MINUTE_US} AS minute, status, COUNT(*) AS n FROM queries \
+             WHERE time_us >= "
+        ))
+        .push_bind(from)
+        .push(" AND time_us < ")
+        .push_bind(to)
+        .push(" GROUP BY minute, status");
+    }
+    union.finish(sql, "SELECT 0 AS minute, 0 AS status, 0 AS n");
+}
+
+/// Joins the parts of a `UNION ALL`.
+#[derive(Default)]
+struct Union {
+    parts: usize,
+}
+
+impl Union {
+    fn next(&mut self, sql: &mut QueryBuilder<Sqlite>) {
+        if self.parts > 0 {
+            sql.push(" UNION ALL ");
+        }
+        self.parts += 1;
+    }
+
+    /// Pushes `empty` (filtered to no rows) when there was no part, so the SQL stays valid.
+    fn finish(self, sql: &mut QueryBuilder<Sqlite>, empty: &str) {
+        if self.parts == 0 {
+            sql.push(empty).push(" WHERE 0");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_ranges_read_whole_days_then_whole_hours_then_raw_edges() {
+        let from_us = 10 * DAY_US + 5 * HOUR_US + 30 * MINUTE_US;
+        let to_us = 14 * DAY_US + 2 * HOUR_US + MINUTE_US;
+        let sources = Sources::of(TimeRange { from_us, to_us });
+        assert_eq!(sources.days, Some((11, 14)));
+        assert_eq!(
+            sources.hours,
+            vec![(10 * 24 + 6, 11 * 24), (14 * 24, 14 * 24 + 2)]
+        );
+        assert_eq!(
+            sources.raw,
+            vec![
+                (from_us, 10 * DAY_US + 6 * HOUR_US),
+                (14 * DAY_US + 2 * HOUR_US, to_us)
+            ]
+        );
+        let short = Sources::of(TimeRange {
+            from_us: HOUR_US + 1,
+            to_us: 3 * HOUR_US,
+        });
+        assert_eq!(short.days, None);
+        assert_eq!(short.hours, vec![(2, 3)]);
+        assert_eq!(short.raw, vec![(HOUR_US + 1, 2 * HOUR_US)]);
+    }
+}
