@@ -7,8 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
-use hush::dns::outcome::Outcome;
-
 use crate::support::*;
 
 const BLOCKLIST: &str = "\
@@ -92,14 +90,9 @@ async fn blocked_apex_and_subdomains_in_null_mode() {
         if let Some(record) = reply.answers.first() {
             assert_eq!(record.ttl, 10, "blocking.ttl default");
         }
-        let event = hush.next_event().await;
-        match &event.outcome {
-            Outcome::Blocked(blocked) => {
-                assert_eq!(blocked.rule(), rule, "{name}");
-                assert_eq!(blocked.list(), "block");
-            }
-            other => panic!("{name}: expected blocked, got {other:?}"),
-        }
+        let blocked = hush.expect_blocked().await;
+        assert_eq!(blocked.rule(), rule, "{name}");
+        assert_eq!(blocked.list(), "block");
     }
     assert_eq!(
         upstream.total(),
@@ -210,13 +203,9 @@ async fn a_cname_chain_into_a_blocked_name_is_blocked() {
     let mut hush = start_hush(upstream.addr, "cloaktracker.net\n", "", "").await;
     let reply = udp_query(hush.addr, "cloaked.example.com.", RecordType::A).await;
     assert_eq!(answers(&reply), ["cloaked.example.com. A 0.0.0.0"]);
-    match hush.next_event().await.outcome {
-        Outcome::Blocked(blocked) => {
-            assert_eq!(blocked.rule(), "cloaktracker.net");
-            assert_eq!(blocked.via_cname, Some(lower("edge.cloaktracker.net.")));
-        }
-        other => panic!("expected a CNAME block, got {other:?}"),
-    }
+    let blocked = hush.expect_blocked().await;
+    assert_eq!(blocked.rule(), "cloaktracker.net");
+    assert_eq!(blocked.via_cname, Some(lower("edge.cloaktracker.net.")));
     // A chain into an unlisted name is answered normally, CNAME included.
     let alias = udp_query(hush.addr, "alias.example.com.", RecordType::A).await;
     assert_eq!(

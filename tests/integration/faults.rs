@@ -1,6 +1,6 @@
-//! The query history's disk failing under a running hush: a full filesystem and a filesystem
-//! that turns read-only after an I/O error. Each runs in its own mount namespace on a small
-//! filesystem made for it. DNS must keep answering, the errors must show in `/api/health` and
+//! The query history's database failing under a running hush: locked by another process,
+//! deleted, on a full filesystem, or on a filesystem that turns read-only after an I/O error
+//! (the last two each in its own mount namespace on a small filesystem made for it). DNS must keep answering, the errors must show in `/api/health` and
 //! `/metrics`, and the rows of queries answered meanwhile must be written once the disk is
 //! usable again.
 
@@ -169,4 +169,71 @@ async fn a_filesystem_gone_read_only_is_let_go_and_writing_resumes_on_a_fresh_mo
     assert!(mount(), "mounting the repaired filesystem");
     writing_resumed(&hush, 5).await;
     stop_and_unmount(hush, &db_arg).await;
+}
+
+#[tokio::test]
+async fn a_locked_database_leaves_dns_answering_and_shows_in_health() {
+    use sqlx::Connection;
+    let upstream = Upstream::start().await;
+    let hush = start_logged(upstream.addr, "", "").await;
+    let mut blocker = sqlx::SqliteConnection::connect(&format!(
+        "sqlite://{}",
+        hush.dir.path().join("history.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let reply = udp_query(hush.dns, "www.example.com.", RecordType::A).await;
+        assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
+    }
+    let health = hush
+        .wait_for_health("a write error", |health| {
+            health["querylog"]["errors"].as_u64().unwrap_or(0) > 0
+        })
+        .await;
+    assert_eq!(health["status"], "degraded");
+    assert!(
+        health["querylog"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("locked"),
+        "{health}"
+    );
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    drop(blocker);
+    let rows = hush.wait_for_rows("", 3).await;
+    assert_eq!(rows.len(), 3);
+    let (_, health) = hush.get("/api/health").await;
+    assert_eq!(health["status"], "ok");
+}
+#[tokio::test]
+async fn a_deleted_database_is_recreated_and_writing_resumes() {
+    let upstream = Upstream::start().await;
+    let hush = start_logged(upstream.addr, "", "").await;
+    udp_query(hush.dns, "www.example.com.", RecordType::A).await;
+    hush.wait_for_rows("", 1).await;
+    for file in ["history.db", "history.db-wal", "history.db-shm"] {
+        let _ = std::fs::remove_file(hush.dir.path().join(file));
+    }
+    for _ in 0..3 {
+        let reply = udp_query(hush.dns, "example.com.", RecordType::A).await;
+        assert_eq!(
+            reply.metadata.response_code,
+            ResponseCode::NoError,
+            "DNS kept answering"
+        );
+    }
+    let rows = hush.wait_for_rows("domain=example.com", 3).await;
+    assert!(
+        rows.iter().all(|row| row["domain"] == "example.com"),
+        "{rows:?}"
+    );
+    assert!(
+        hush.dir.path().join("history.db").exists(),
+        "a new database file was created"
+    );
 }

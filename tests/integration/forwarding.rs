@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
+use hush::dns::outcome::Status;
+
 use crate::support::*;
 
 #[tokio::test]
@@ -42,8 +44,7 @@ async fn allowed_queries_get_the_upstreams_records() {
             "{name} {query_type}"
         );
         assert_eq!(answers(&reply), expected, "{name} {query_type}");
-        let event = hush.next_event().await;
-        assert_eq!(event.outcome.status().name(), "forwarded");
+        let event = hush.expect_event(Status::Forwarded).await;
         assert_eq!(event.name, lower(name));
         assert_eq!(event.query_type, query_type);
         assert_eq!(
@@ -86,7 +87,7 @@ async fn a_cache_hit_does_not_reach_the_upstream_and_ttls_count_down() {
     let mut hush = start_hush(upstream.addr, "", "", "").await;
     let first = udp_query(hush.addr, "www.example.com.", RecordType::A).await;
     assert_eq!(first.answers[0].ttl, ZONE_TTL);
-    assert_eq!(hush.next_event().await.outcome.status().name(), "forwarded");
+    hush.expect_event(Status::Forwarded).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let second = udp_query(hush.addr, "www.example.com.", RecordType::A).await;
     assert_eq!(answers(&second), answers(&first));
@@ -95,7 +96,7 @@ async fn a_cache_hit_does_not_reach_the_upstream_and_ttls_count_down() {
         (ZONE_TTL - 3..=ZONE_TTL - 2).contains(&ttl),
         "TTL {ttl} did not count down by ~2s"
     );
-    assert_eq!(hush.next_event().await.outcome.status().name(), "cached");
+    hush.expect_event(Status::Cached).await;
     assert_eq!(
         upstream.count("www.example.com"),
         1,
@@ -134,8 +135,7 @@ async fn a_dead_upstream_gives_servfail_within_the_timeout() {
         waited < Duration::from_millis(1500),
         "upstream_timeout of 1s overrun: {waited:?}"
     );
-    let event = hush.next_event().await;
-    assert_eq!(event.outcome.status().name(), "failed");
+    let event = hush.expect_event(Status::Failed).await;
     assert_eq!(event.rcode, ResponseCode::ServFail);
 }
 
@@ -162,5 +162,5 @@ async fn an_upstream_servfail_is_a_failed_query() {
     let mut hush = start_hush(upstream.addr, "", "", "").await;
     let reply = udp_query(hush.addr, "servfail.example.com.", RecordType::A).await;
     assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
-    assert_eq!(hush.next_event().await.outcome.status().name(), "failed");
+    hush.expect_event(Status::Failed).await;
 }

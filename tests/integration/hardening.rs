@@ -6,6 +6,8 @@ use hickory_proto::rr::RecordType;
 
 use hush::dns::outcome::Outcome;
 
+use hush::dns::outcome::Status;
+
 use crate::support::*;
 
 fn blocked_list(outcome: &Outcome) -> Option<String> {
@@ -44,15 +46,11 @@ async fn the_doh_canary_gets_nxdomain_unless_turned_off_or_allowed() {
     );
     let mut off = start_hush_in(dir, &text).await;
     udp_query(off.addr, "use-application-dns.net.", RecordType::A).await;
-    assert_eq!(off.next_event().await.outcome.status().name(), "forwarded");
+    off.expect_event(Status::Forwarded).await;
 
     let mut allowed = start_hush(upstream.addr, "", "use-application-dns.net\n", "").await;
     udp_query(allowed.addr, "use-application-dns.net.", RecordType::A).await;
-    assert_eq!(
-        allowed.next_event().await.outcome.status().name(),
-        "forwarded",
-        "allow wins"
-    );
+    allowed.expect_event(Status::Forwarded).await; // allow wins
 }
 
 #[tokio::test]
@@ -60,10 +58,7 @@ async fn private_relay_is_blocked_only_when_asked() {
     let upstream = Upstream::start().await;
     let mut default = start_hush(upstream.addr, "", "", "").await;
     udp_query(default.addr, "mask.icloud.com.", RecordType::A).await;
-    assert_eq!(
-        default.next_event().await.outcome.status().name(),
-        "forwarded"
-    );
+    default.expect_event(Status::Forwarded).await;
 
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
@@ -88,7 +83,7 @@ async fn private_relay_is_blocked_only_when_asked() {
         );
     }
     udp_query(hush.addr, "www.icloud.com.", RecordType::A).await;
-    assert_eq!(hush.next_event().await.outcome.status().name(), "forwarded");
+    hush.expect_event(Status::Forwarded).await;
 }
 
 #[tokio::test]
@@ -98,7 +93,7 @@ async fn any_queries_get_the_minimal_rfc8482_answer() {
     let reply = udp_query(hush.addr, "www.example.com.", RecordType::ANY).await;
     assert_eq!(reply.metadata.response_code, ResponseCode::NoError);
     assert_eq!(answers(&reply), ["www.example.com. HINFO RFC8482 "]);
-    assert_eq!(hush.next_event().await.outcome.status().name(), "refused");
+    hush.expect_event(Status::Refused).await;
     let tcp = tcp_query(hush.addr, &query_message("example.com.", RecordType::ANY)).await;
     assert_eq!(tcp.answers.len(), 1);
     assert_eq!(upstream.total(), 0, "ANY is never forwarded");
@@ -155,7 +150,7 @@ async fn a_stale_answer_beats_servfail_when_upstreams_die() {
     let stale = udp_query(hush.addr, "short.example.com.", RecordType::A).await;
     assert_eq!(answers(&stale), ["short.example.com. A 192.0.2.7"]);
     assert_eq!(stale.answers[0].ttl, 30, "RFC 8767 stale TTL");
-    assert_eq!(hush.next_event().await.outcome.status().name(), "cached");
+    hush.expect_event(Status::Cached).await;
     let never_seen = udp_query(hush.addr, "www.example.com.", RecordType::A).await;
     assert_eq!(never_seen.metadata.response_code, ResponseCode::ServFail);
 }
@@ -264,13 +259,9 @@ async fn rebinding_protection_blocks_public_names_answering_private_addresses() 
     let mut hush = start_hush_in(dir, &text).await;
     let reply = udp_query(hush.addr, "private.example.com.", RecordType::A).await;
     assert_eq!(answers(&reply), ["private.example.com. A 0.0.0.0"]);
-    match hush.next_event().await.outcome {
-        Outcome::Blocked(blocked) => {
-            assert_eq!(blocked.list(), "rebinding protection");
-            assert_eq!(blocked.rule(), "192.168.1.10");
-        }
-        other => panic!("expected a rebinding block, got {other:?}"),
-    }
+    let blocked = hush.expect_blocked().await;
+    assert_eq!(blocked.list(), "rebinding protection");
+    assert_eq!(blocked.rule(), "192.168.1.10");
     let local = udp_query(hush.addr, "nas.home.arpa.", RecordType::A).await;
     assert_eq!(
         answers(&local),

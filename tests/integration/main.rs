@@ -10,6 +10,7 @@ mod faults;
 mod forwarding;
 mod fuzz_seeds;
 mod hardening;
+mod history;
 mod lists;
 mod serving;
 mod support;

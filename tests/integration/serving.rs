@@ -7,6 +7,8 @@ use hickory_proto::op::{Message, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 use tokio::net::TcpStream;
 
+use hush::dns::outcome::Status;
+
 use crate::support::*;
 
 #[tokio::test]
@@ -111,8 +113,7 @@ async fn clients_outside_the_acl_are_refused() {
     let reply = udp_query(hush.addr, "www.example.com.", RecordType::A).await;
     assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
     assert!(reply.answers.is_empty());
-    let event = hush.next_event().await;
-    assert_eq!(event.outcome.status().name(), "refused");
+    hush.expect_event(Status::Refused).await;
     assert_eq!(
         upstream.total(),
         0,

@@ -1,0 +1,480 @@
+//! The query history, written by the real writer and read over real HTTP: one row per query,
+//! filters and cursor paging, statistics exact to the requested window, the client report,
+//! retention, privacy options, and no row lost at shutdown.
+
+use std::collections::BTreeSet;
+
+use hickory_proto::rr::RecordType;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn every_query_becomes_a_row_with_its_outcome() {
+    let upstream = Upstream::start().await;
+    let hush = start_logged(upstream.addr, "tracker.example.com\n", "").await;
+    udp_query(hush.dns, "www.example.com.", RecordType::A).await;
+    udp_query(hush.dns, "www.example.com.", RecordType::A).await;
+    udp_query(hush.dns, "ads.tracker.example.com.", RecordType::AAAA).await;
+    udp_query(hush.dns, "missing.example.com.", RecordType::A).await;
+    udp_query(hush.dns, "servfail.example.com.", RecordType::A).await;
+    let rows = hush.wait_for_rows("", 5).await;
+    let summary: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {} {} {}",
+                r["domain"], r["type"], r["status"], r["rcode"], r["rule"], r["list"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            r#""servfail.example.com" "A" "failed" "SERVFAIL" null null"#,
+            r#""missing.example.com" "A" "forwarded" "NXDOMAIN" null null"#,
+            r#""ads.tracker.example.com" "AAAA" "blocked" "NOERROR" "tracker.example.com" "block""#,
+            r#""www.example.com" "A" "cached" "NOERROR" null null"#,
+            r#""www.example.com" "A" "forwarded" "NOERROR" null null"#,
+        ]
+    );
+    for row in &rows {
+        assert_eq!(row["client"], "127.0.0.1");
+        assert!(row["time"].as_str().unwrap().ends_with('Z'));
+        assert!(row["duration_us"].as_i64().unwrap() >= 0);
+    }
+    assert_eq!(rows[4]["upstream"], format!("udp://{}", upstream.addr));
+    assert_eq!(rows[3]["upstream"], Value::Null);
+}
+#[tokio::test]
+async fn filters_and_cursor_paging_without_gaps_or_repeats() {
+    let upstream = Upstream::start().await;
+    let hush = start_logged(upstream.addr, "tracker.example.com\n", "").await;
+    for i in 0..25 {
+        udp_query(
+            hush.dns,
+            &format!("n{i}.tracker.example.com."),
+            RecordType::A,
+        )
+        .await;
+    }
+    udp_query(hush.dns, "www.example.com.", RecordType::AAAA).await;
+    let mut odd = query_message("placeholder.example.com.", RecordType::A);
+    let odd_name =
+        hickory_proto::rr::Name::from_labels([&b"odd%_name"[..], b"example", b"com"]).unwrap();
+    odd.queries[0].set_name(odd_name);
+    udp_exchange(hush.dns, &odd).await;
+    hush.wait_for_rows("", 27).await;
+
+    let mut seen = Vec::new();
+    let mut cursor = None::<String>;
+    for page in 0.. {
+        let query = match &cursor {
+            Some(next) => format!("/api/queries?status=blocked&limit=10&before={next}"),
+            None => "/api/queries?status=blocked&limit=10".to_owned(),
+        };
+        let (status, body) = hush.get(&query).await;
+        assert_eq!(status, 200);
+        if page == 0 {
+            // Rows arriving while paging must not shift later pages.
+            for i in 0..5 {
+                udp_query(
+                    hush.dns,
+                    &format!("late{i}.tracker.example.com."),
+                    RecordType::A,
+                )
+                .await;
+            }
+        }
+        let ids: Vec<i64> = body["queries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
+        seen.extend(ids);
+        match body["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25, "pages: {seen:?}");
+    assert_eq!(
+        seen.iter().collect::<BTreeSet<_>>().len(),
+        25,
+        "a row came twice"
+    );
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "not newest first");
+
+    let count = |body: &Value| body["queries"].as_array().map_or(0, Vec::len);
+    let cases = [
+        ("type=AAAA", 1),
+        ("type=aaaa&domain=www", 1),
+        ("domain=n1", 11), // n1, n10..n19
+        ("domain=TRACKER.EXAMPLE", 30),
+        ("domain=%25_", 1), // a literal "%_", not a LIKE pattern
+        ("domain=%25", 1),
+        ("client=127.0.0.1", 32),
+        ("client=10.9.9.9", 0),
+        ("status=forwarded", 2),
+        ("from=2000-01-01T00:00:00Z&to=2000-01-02T00:00:00Z", 0),
+        ("from=1000000000", 32),
+    ];
+    hush.wait_for_rows("", 32).await;
+    for (query, expected) in cases {
+        let (status, body) = hush.get(&format!("/api/queries?limit=1000&{query}")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(count(&body), expected, "{query}");
+    }
+}
+#[tokio::test]
+async fn stats_equal_what_was_sent() {
+    let upstream = Upstream::start().await;
+    let hush = start_logged(upstream.addr, "tracker.example.com\n", "").await;
+    for _ in 0..3 {
+        udp_query(hush.dns, "www.example.com.", RecordType::A).await; // 1 forwarded, 2 cached
+    }
+    for name in [
+        "a.tracker.example.com.",
+        "a.tracker.example.com.",
+        "b.tracker.example.com.",
+    ] {
+        udp_query(hush.dns, name, RecordType::A).await;
+    }
+    udp_query(hush.dns, "servfail.example.com.", RecordType::A).await;
+    hush.wait_for_rows("", 7).await;
+
+    let (status, summary) = hush.get("/api/stats/summary").await;
+    assert_eq!(status, 200);
+    let expected = json!({
+        "queries": 7, "blocked": 3, "blocked_percent": 42.86, "cached": 2, "forwarded": 1,
+        "failed": 1, "refused": 0, "clients": 1, "domains": 4
+    });
+    assert_eq!(summary, expected);
+
+    let (_, top) = hush.get("/api/stats/top?kind=blocked&limit=5").await;
+    assert_eq!(
+        top["items"],
+        json!([{"name": "a.tracker.example.com", "count": 2}, {"name": "b.tracker.example.com", "count": 1}])
+    );
+    let (_, top) = hush.get("/api/stats/top?kind=domains&limit=1").await;
+    assert_eq!(
+        top["items"],
+        json!([{"name": "www.example.com", "count": 3}])
+    );
+    let (_, top) = hush.get("/api/stats/top?kind=clients").await;
+    assert_eq!(top["items"], json!([{"name": "127.0.0.1", "count": 7}]));
+
+    let (status, timeline) = hush.get("/api/stats/timeline?bucket=1h").await;
+    assert_eq!(status, 200);
+    let buckets = timeline["buckets"].as_array().unwrap();
+    assert!(
+        (24..=25).contains(&buckets.len()),
+        "{} buckets",
+        buckets.len()
+    );
+    let total: i64 = buckets.iter().map(|b| b["queries"].as_i64().unwrap()).sum();
+    let blocked: i64 = buckets.iter().map(|b| b["blocked"].as_i64().unwrap()).sum();
+    assert_eq!((total, blocked), (7, 3));
+    // Ranges over two days read the daily counts: the same numbers.
+    let week_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 7 * 86_400;
+    let (_, weekly) = hush
+        .get(&format!("/api/stats/summary?from={week_ago}"))
+        .await;
+    assert_eq!(weekly, expected);
+    let (_, top) = hush
+        .get(&format!(
+            "/api/stats/top?kind=blocked&limit=1&from={week_ago}"
+        ))
+        .await;
+    assert_eq!(
+        top["items"],
+        json!([{"name": "a.tracker.example.com", "count": 2}])
+    );
+    let (_, old) = hush.get("/api/stats/summary?from=0&to=86400").await;
+    assert_eq!(old["queries"], 0);
+}
+#[tokio::test]
+async fn shutdown_writes_every_queued_row() {
+    let upstream = Upstream::start().await;
+    let hush = start_logged(upstream.addr, "tracker.example.com\n", "").await;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let sent = 400;
+    let mut buf = vec![0; 4096];
+    // Waves of 50 keep the test client's own receive buffer from overflowing.
+    for wave in 0..sent / 50 {
+        for i in 0..50 {
+            let query = query_message(&format!("q{wave}-{i}.tracker.example.com."), RecordType::A);
+            socket
+                .send_to(&query.to_vec().unwrap(), hush.dns)
+                .await
+                .unwrap();
+        }
+        for got in 0..50 {
+            let reply = tokio::time::timeout(TIMEOUT, socket.recv(&mut buf)).await;
+            assert!(reply.is_ok(), "wave {wave}: only {got} of 50 replies");
+        }
+    }
+    let LoggedHush {
+        hush: running, dir, ..
+    } = hush;
+    running.shutdown().await;
+    let store = hush::store::Store::open(&dir.path().join("history.db"))
+        .await
+        .unwrap();
+    let page = store
+        .queries(&hush::store::QueryFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.rows.len(), sent);
+}
+#[tokio::test]
+async fn retention_deletes_old_rows_in_batches() {
+    use hush::store::{Interner, QueryFilter, QueryRow, Store, TimeRange};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("retention.db")).await.unwrap();
+    let now = hush::store::time::unix_micros(std::time::SystemTime::now());
+    let day = 86_400_000_000i64;
+    let mut rows: Vec<QueryRow> = (0..120)
+        .map(|i| row(now - 40 * day + i, "old.example"))
+        .collect();
+    rows.extend((0..30).map(|i| row(now - i, "new.example")));
+    store
+        .insert_batch(&rows, &mut Interner::default())
+        .await
+        .unwrap();
+    let cutoff = now - 30 * day;
+    let mut steps = Vec::new();
+    loop {
+        let deleted = store.delete_older_than(cutoff, 50).await.unwrap();
+        if deleted == 0 {
+            break;
+        }
+        steps.push(deleted);
+    }
+    // Each step: at most 50 raw rows plus at most one row of each of the five counts tables.
+    assert!(
+        steps.iter().all(|&n| n <= 55),
+        "a step deleted too much: {steps:?}"
+    );
+    assert!(
+        steps.len() >= 3,
+        "120 old rows need three steps of 50: {steps:?}"
+    );
+    let left = store
+        .queries(&QueryFilter {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.rows.len(), 30);
+    assert!(left.rows.iter().all(|r| r.row.domain == "new.example"));
+    let all_time = TimeRange {
+        from_us: 0,
+        to_us: now + 1,
+    };
+    assert_eq!(
+        store.summary(all_time).await.unwrap().queries,
+        30,
+        "old per-minute counts go too"
+    );
+}
+#[tokio::test]
+async fn the_report_shows_who_phones_home() {
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("xiaomi.txt"),
+        "# Title: Xiaomi telemetry\n# Category: telemetry\ntracker.example.com\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("ads.txt"),
+        "# Category: ads\nads.example.com\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("plain.txt"), "plain.example.com\n").unwrap();
+    let extra = "[blocking]\nlists = [\"xiaomi.txt\", \"ads.txt\", { path = \"plain.txt\", name = \"Plain\" }]\n";
+    let hush = start_logged_in(dir, upstream.addr, extra).await;
+    let phone = "127.0.0.2";
+    for name in [
+        "a.tracker.example.com.",
+        "b.tracker.example.com.",
+        "tracker.example.com.",
+        "ads.example.com.",
+        "www.example.com.",
+        "example.com.",
+    ] {
+        udp_query_from(phone, hush.dns, name, RecordType::A).await;
+    }
+    udp_query_from("127.0.0.3", hush.dns, "x.ads.example.com.", RecordType::A).await;
+    udp_query_from("127.0.0.3", hush.dns, "plain.example.com.", RecordType::A).await;
+    let rows = hush.wait_for_rows("", 8).await;
+    let categories: BTreeSet<String> = rows.iter().map(|r| r["category"].to_string()).collect();
+    assert!(categories.contains("\"telemetry\""), "{categories:?}");
+
+    let (status, report) = hush.get("/api/report/clients").await;
+    assert_eq!(status, 200, "{report}");
+    let clients = report["clients"].as_array().unwrap();
+    assert_eq!(clients.len(), 2);
+    assert_eq!(clients[0]["client"], phone);
+    assert_eq!(
+        (
+            clients[0]["queries"].as_i64(),
+            clients[0]["blocked"].as_i64()
+        ),
+        (Some(6), Some(4))
+    );
+    assert_eq!(
+        clients[0]["by_category"],
+        json!([{"category": "telemetry", "blocked": 3}, {"category": "ads", "blocked": 1}])
+    );
+    assert_eq!(
+        clients[0]["by_list"],
+        json!([{"list": "Xiaomi telemetry", "category": "telemetry", "blocked": 3}, {"list": "ads", "category": "ads", "blocked": 1}])
+    );
+    assert_eq!(
+        clients[0]["headline"],
+        "127.0.0.2: 4 of 6 queries blocked, 3 of them telemetry (Xiaomi telemetry)"
+    );
+    assert_eq!(
+        clients[1]["by_category"],
+        json!([{"category": "ads", "blocked": 1}, {"category": "uncategorized", "blocked": 1}])
+    );
+    let (status, _) = hush.get("/api/report/clients?from=banana").await;
+    assert_eq!(status, 400);
+}
+#[tokio::test]
+async fn privacy_options_keep_counts_but_not_devices_or_names() {
+    let upstream = Upstream::start().await;
+    let hush = start_logged(
+        upstream.addr,
+        "tracker.example.com\n",
+        "anonymize_clients = true\nlog_names = false\n",
+    )
+    .await;
+    udp_query_from("127.0.0.2", hush.dns, "www.example.com.", RecordType::A).await;
+    udp_query_from(
+        "127.0.0.3",
+        hush.dns,
+        "a.tracker.example.com.",
+        RecordType::A,
+    )
+    .await;
+    let rows = hush.wait_for_rows("", 2).await;
+    for row in &rows {
+        assert_eq!(row["client"], "127.0.0.0", "{row}");
+        assert_eq!(row["domain"], "(hidden)", "{row}");
+        assert_eq!(row["rule"], Value::Null, "{row}");
+    }
+    assert_eq!(rows[0]["list"], "block", "the list (not a name) is kept");
+    let (_, summary) = hush.get("/api/stats/summary").await;
+    assert_eq!(
+        (summary["queries"].as_i64(), summary["blocked"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(summary["clients"], 1);
+    let (_, rows) = hush.get("/api/queries?client=127.0.0.2").await;
+    assert_eq!(
+        rows["queries"].as_array().unwrap().len(),
+        0,
+        "addresses are not stored"
+    );
+}
+#[tokio::test]
+async fn a_rare_name_pages_across_hours_newest_first_without_gaps() {
+    use hush::store::{Interner, QueryFilter, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("hours.db")).await.unwrap();
+    let hour = 3_600_000_000i64;
+    let start = (hush::store::time::unix_micros(std::time::SystemTime::now()) / hour - 10) * hour;
+    // Three rare rows in each of hours 1, 3, 4 and 7, among busy traffic; one more row of hour 3,
+    // from its last microsecond, is numbered after the rare rows of hour 4, as a batch written
+    // at the edge of an hour may do.
+    let late = start + 4 * hour - 1;
+    let mut rows = Vec::new();
+    let mut rare_times = vec![late];
+    for h in 0..8 {
+        for i in 0..40 {
+            rows.push(row(start + h * hour + i * 60_000_000, "busy.example"));
+            if matches!(h, 1 | 3 | 4 | 7) && i % 10 == 5 && i < 35 {
+                let time = start + h * hour + i * 60_000_000 + 1;
+                rare_times.push(time);
+                rows.push(row(time, "rare.example"));
+            }
+            if (h, i) == (4, 25) {
+                rows.push(row(late, "rare.example"));
+            }
+        }
+    }
+    store
+        .insert_batch(&rows, &mut Interner::default())
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .queries(&QueryFilter {
+                domain: Some("rare.exam".into()),
+                before,
+                limit: 4,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(page.rows.iter().all(|r| r.row.domain == "rare.example"));
+        seen.extend(page.rows.iter().map(|r| (r.id, r.row.time_us)));
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    let ids: Vec<i64> = seen.iter().map(|(id, _)| *id).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(ids, sorted, "newest first by id, no repeats");
+    let mut times: Vec<i64> = seen.iter().map(|(_, time)| *time).collect();
+    times.sort_unstable();
+    rare_times.sort_unstable();
+    assert_eq!(times, rare_times, "every rare row, once");
+
+    let in_hour_three = store
+        .queries(&QueryFilter {
+            domain: Some("rare.example".into()),
+            from_us: Some(start + 3 * hour),
+            to_us: Some(start + 4 * hour),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(in_hour_three.rows.len(), 4, "three rows and the late one");
+}
+
+/// A forwarded A query of `domain` from one client at `time_us`, as the writer stores it.
+fn row(time_us: i64, domain: &str) -> hush::store::QueryRow {
+    hush::store::QueryRow {
+        time_us,
+        client: "192.168.1.23".into(),
+        domain: domain.into(),
+        qtype: 1,
+        status: hush::dns::outcome::Status::Forwarded,
+        rcode: 0,
+        rule: None,
+        list: None,
+        category: None,
+        upstream: None,
+        duration_us: 100,
+    }
+}
