@@ -4,6 +4,8 @@
 
 use std::collections::BTreeSet;
 
+use std::time::Duration;
+
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
@@ -198,6 +200,99 @@ async fn stats_equal_what_was_sent() {
     let (_, old) = hush.get("/api/stats/summary?from=0&to=86400").await;
     assert_eq!(old["queries"], 0);
 }
+/// Five queries, a moment `t` within the same minute and hour, five more: every statistic
+/// asked for `from = t` counts the second five only, and for `to = t` the first five only.
+#[tokio::test]
+async fn statistics_are_exact_to_the_requested_window() {
+    let upstream = Upstream::start().await;
+    let hush = start_logged(upstream.addr, "tracker.example.com\n", "").await;
+    // Stay clear of a minute's end, so `t` shares its minute (and hour) with the first five:
+    // whole-minute counts alone would then count all ten.
+    let now = std::time::SystemTime::now();
+    let into_minute = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() % 60;
+    if into_minute > 50 {
+        tokio::time::sleep(Duration::from_secs(61 - into_minute)).await;
+    }
+    for name in ["before.example.com.", "a.tracker.example.com."] {
+        udp_query(hush.dns, name, RecordType::A).await;
+    }
+    for _ in 0..3 {
+        udp_query(hush.dns, "www.example.com.", RecordType::A).await;
+    }
+    hush.wait_for_rows("", 5).await;
+    let t = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    for name in [
+        "after.example.com.",
+        "b.tracker.example.com.",
+        "c.tracker.example.com.",
+    ] {
+        udp_query(hush.dns, name, RecordType::A).await;
+    }
+    for _ in 0..2 {
+        udp_query(hush.dns, "www.example.com.", RecordType::A).await;
+    }
+    hush.wait_for_rows("", 10).await;
+
+    let (status, after) = hush.get(&format!("/api/stats/summary?from={t}")).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(
+        (&after["queries"], &after["blocked"], &after["domains"]),
+        (&json!(5), &json!(2), &json!(4)),
+        "{after}"
+    );
+    let (_, before) = hush.get(&format!("/api/stats/summary?to={t}")).await;
+    assert_eq!(
+        (&before["queries"], &before["blocked"], &before["domains"]),
+        (&json!(5), &json!(1), &json!(3)),
+        "{before}"
+    );
+
+    let (_, top) = hush
+        .get(&format!("/api/stats/top?kind=blocked&from={t}"))
+        .await;
+    assert_eq!(
+        top["items"],
+        json!([{"name": "b.tracker.example.com", "count": 1}, {"name": "c.tracker.example.com", "count": 1}])
+    );
+    let (_, top) = hush
+        .get(&format!("/api/stats/top?kind=domains&limit=1&to={t}"))
+        .await;
+    assert_eq!(
+        top["items"],
+        json!([{"name": "www.example.com", "count": 3}])
+    );
+    let (_, top) = hush
+        .get(&format!("/api/stats/top?kind=clients&from={t}"))
+        .await;
+    assert_eq!(top["items"], json!([{"name": "127.0.0.1", "count": 5}]));
+
+    let (_, timeline) = hush
+        .get(&format!("/api/stats/timeline?bucket=1m&from={t}"))
+        .await;
+    let sums = |timeline: &Value| -> (i64, i64) {
+        let buckets = timeline["buckets"].as_array().unwrap();
+        let total = buckets.iter().map(|b| b["queries"].as_i64().unwrap()).sum();
+        let blocked = buckets.iter().map(|b| b["blocked"].as_i64().unwrap()).sum();
+        (total, blocked)
+    };
+    assert_eq!(sums(&timeline), (5, 2), "{timeline}");
+    let (_, timeline) = hush
+        .get(&format!("/api/stats/timeline?bucket=1h&to={t}"))
+        .await;
+    assert_eq!(sums(&timeline), (5, 1), "{timeline}");
+
+    let (_, report) = hush.get(&format!("/api/report/clients?from={t}")).await;
+    assert_eq!(
+        (
+            &report["clients"][0]["queries"],
+            &report["clients"][0]["blocked"]
+        ),
+        (&json!(5), &json!(2)),
+        "{report}"
+    );
+}
+
 #[tokio::test]
 async fn shutdown_writes_every_queued_row() {
     let upstream = Upstream::start().await;
