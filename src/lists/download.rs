@@ -211,13 +211,17 @@ impl Downloader {
     }
 }
 
-/// reqwest's error with its causes, which carry the useful part ("connection refused").
+/// reqwest's error with its causes, which carry the useful part ("connection refused"). Some
+/// layers repeat their cause in their own message; a cause already said is not said again.
 fn describe(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
         source = cause.source();
     }
     text

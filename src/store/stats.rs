@@ -127,11 +127,8 @@ impl Store {
         let sources = Sources::of(range);
         let mut totals = QueryBuilder::<Sqlite>::new(
             "SELECT c.address, t.total, t.blocked FROM (SELECT id, SUM(n) AS total, \
-             SUM(CASE WHEN status = ",
+             SUM(blocked) AS blocked FROM (",
         );
-        totals
-            .push_bind(Status::Blocked.code())
-            .push(" THEN n ELSE 0 END) AS blocked FROM (");
         sources.push_counts(&mut totals, Subject::Client);
         totals.push(") GROUP BY id) t JOIN clients c ON c.id = t.id");
         let totals: Vec<(String, i64, i64)> = totals.build_query_as().fetch_all(reader).await?;
@@ -161,20 +158,21 @@ impl Store {
             Subject::Client => "d.address",
         };
         // Aggregation first; names are joined onto the few winners only.
+        let counted = match kind {
+            TopKind::Blocked => "blocked",
+            TopKind::Domains | TopKind::Clients => "n",
+        };
         let mut sql = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {name}, t.n FROM (SELECT id, SUM(n) AS n FROM ("
+            "SELECT {name}, t.total FROM (SELECT id, SUM({counted}) AS total FROM ("
         ));
         Sources::of(range).push_counts(&mut sql, subject);
-        sql.push(")");
-        if kind == TopKind::Blocked {
-            sql.push(" WHERE status = ")
-                .push_bind(Status::Blocked.code());
-        }
-        sql.push(" GROUP BY id ORDER BY n DESC, id LIMIT ")
-            .push_bind(i64::from(limit))
-            .push(format_args!(
-                ") t JOIN {names} ON d.id = t.id ORDER BY t.n DESC, {name}"
-            ));
+        sql.push(format_args!(
+            ") GROUP BY id HAVING total > 0 ORDER BY total DESC, id LIMIT "
+        ))
+        .push_bind(i64::from(limit))
+        .push(format_args!(
+            ") t JOIN {names} ON d.id = t.id ORDER BY t.total DESC, {name}"
+        ));
         let rows: Vec<(String, i64)> = sql
             .build_query_as()
             .fetch_all(&self.pools().await?.reader)

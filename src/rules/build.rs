@@ -1,0 +1,154 @@
+//! Building a [`RuleSet`]: rules are added source by source into a growing string arena and
+//! hash table (a name listed by several sources is stored once, its flags merged), regexes are
+//! checked as they come, then [`RuleSetBuilder::finish`] freezes it all.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+use regex::{RegexBuilder, RegexSetBuilder};
+
+use super::parse::{Pattern, Polarity, Rule};
+use super::{REGEX_SIZE_LIMIT, RegexGroup, RuleSet, Slot, Source, SourceId, flags};
+
+/// Why a rule was not added.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AddError {
+    #[error("regex does not compile: {0}")]
+    Regex(String),
+    #[error("more than {} sources", u16::MAX)]
+    TooManySources,
+}
+
+/// Collects rules from sources, then freezes them into a [`RuleSet`].
+#[derive(Debug, Default)]
+pub struct RuleSetBuilder {
+    arena: String,
+    table: HashTable<Slot>,
+    hasher: foldhash::fast::FixedState,
+    block_regexes: Vec<(Box<str>, SourceId)>,
+    allow_regexes: Vec<(Box<str>, SourceId)>,
+    sources: Vec<Source>,
+}
+
+impl RuleSetBuilder {
+    pub fn add_source(&mut self, source: Source) -> Result<SourceId, AddError> {
+        let id = u16::try_from(self.sources.len()).map_err(|_| AddError::TooManySources)?;
+        self.sources.push(source);
+        Ok(SourceId(id))
+    }
+
+    /// Adds a rule from `source`; the source's polarity overrides the rule's for allowlists
+    /// (an allowlist only ever allows).
+    pub fn add(&mut self, source: SourceId, rule: &Rule<'_>) -> Result<(), AddError> {
+        let polarity = match self.sources[usize::from(source.0)].polarity {
+            Polarity::Allow => Polarity::Allow,
+            Polarity::Block => rule.polarity,
+        };
+        let (name, flag) = match (&rule.pattern, polarity) {
+            (Pattern::Regex(pattern), _) => return self.add_regex(source, pattern, polarity),
+            (Pattern::Domain(name), Polarity::Block) => (name, flags::BLOCK_DOMAIN),
+            (Pattern::Subdomains(name), Polarity::Block) => (name, flags::BLOCK_SUBDOMAINS),
+            (Pattern::Exact(name), Polarity::Block) => (name, flags::BLOCK_EXACT),
+            (Pattern::Domain(name), Polarity::Allow) => (name, flags::ALLOW_DOMAIN),
+            (Pattern::Subdomains(name), Polarity::Allow) => (name, flags::ALLOW_SUBDOMAINS),
+            (Pattern::Exact(name), Polarity::Allow) => (name, flags::ALLOW_EXACT),
+        };
+        self.add_name(source, name, flag, polarity);
+        Ok(())
+    }
+
+    fn add_name(&mut self, source: SourceId, name: &str, flag: u8, polarity: Polarity) {
+        let hash = self.hasher.hash_one(name);
+        let arena = &self.arena;
+        let found = self
+            .table
+            .find_mut(hash, |slot| slot_name(arena, slot) == name);
+        let slot = match found {
+            Some(slot) => {
+                let first_of_polarity = match polarity {
+                    Polarity::Block => slot.flags & flags::ANY_BLOCK == 0,
+                    Polarity::Allow => slot.flags & flags::ANY_ALLOW == 0,
+                };
+                if first_of_polarity {
+                    match polarity {
+                        Polarity::Block => slot.block_source = source.0,
+                        Polarity::Allow => slot.allow_source = source.0,
+                    }
+                }
+                slot.flags |= flag;
+                return;
+            }
+            None => Slot {
+                start: self.arena.len() as u32,
+                // Normalised names are at most 253 bytes.
+                len: name.len() as u8,
+                flags: flag,
+                block_source: source.0,
+                allow_source: source.0,
+            },
+        };
+        self.arena.push_str(name);
+        let (arena, hasher) = (&self.arena, &self.hasher);
+        self.table
+            .insert_unique(hash, slot, |slot| hasher.hash_one(slot_name(arena, slot)));
+    }
+
+    fn add_regex(
+        &mut self,
+        source: SourceId,
+        pattern: &str,
+        polarity: Polarity,
+    ) -> Result<(), AddError> {
+        regex_builder(pattern)
+            .build()
+            .map_err(|err| AddError::Regex(first_line(&err.to_string())))?;
+        let group = match polarity {
+            Polarity::Block => &mut self.block_regexes,
+            Polarity::Allow => &mut self.allow_regexes,
+        };
+        group.push((Box::from(pattern), source));
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> RuleSet {
+        self.arena.shrink_to_fit();
+        let (arena, hasher) = (&self.arena, &self.hasher);
+        self.table
+            .shrink_to_fit(|slot| hasher.hash_one(slot_name(arena, slot)));
+        RuleSet {
+            block_regexes: regex_group(self.block_regexes),
+            allow_regexes: regex_group(self.allow_regexes),
+            arena: self.arena,
+            table: self.table,
+            hasher: self.hasher,
+            sources: self.sources,
+        }
+    }
+}
+
+pub(super) fn slot_name<'a>(arena: &'a str, slot: &Slot) -> &'a str {
+    let start = slot.start as usize;
+    &arena[start..start + usize::from(slot.len)]
+}
+
+fn regex_builder(pattern: &str) -> RegexBuilder {
+    let mut builder = RegexBuilder::new(pattern);
+    builder.case_insensitive(true).size_limit(REGEX_SIZE_LIMIT);
+    builder
+}
+
+fn regex_group(rules: Vec<(Box<str>, SourceId)>) -> RegexGroup {
+    if rules.is_empty() {
+        return RegexGroup::default();
+    }
+    let set = RegexSetBuilder::new(rules.iter().map(|(pattern, _)| &**pattern))
+        .case_insensitive(true)
+        .size_limit(REGEX_SIZE_LIMIT.saturating_mul(rules.len()))
+        .build()
+        .ok();
+    RegexGroup { set, rules }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().last().unwrap_or(text).trim().to_owned()
+}
