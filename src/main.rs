@@ -2,10 +2,14 @@
 //! Exit codes: 0 success, 1 runtime failure (e.g. a port that cannot be bound), 2 bad config
 //! or usage.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHasher, SaltString};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -45,6 +49,9 @@ enum Command {
         /// The name to check, e.g. tracking.example.com.
         domain: String,
     },
+    /// Read a password (typed at the terminal, or the first line of standard input) and print
+    /// its argon2id hash for `api.password`.
+    HashPassword,
 }
 
 /// A config problem: reported with exit code 2.
@@ -57,13 +64,14 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run);
     let default_level = match command {
         Command::Run => "info",
-        Command::CheckConfig | Command::Check { .. } => "warn",
+        Command::CheckConfig | Command::Check { .. } | Command::HashPassword => "warn",
     };
     init_tracing(cli.log_level.as_deref().unwrap_or(default_level));
     let result = match command {
         Command::Run => run(cli.config.as_deref()),
         Command::CheckConfig => check_config(cli.config.as_deref()),
         Command::Check { domain } => check(cli.config.as_deref(), &domain),
+        Command::HashPassword => hash_password(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -85,9 +93,11 @@ fn init_tracing(level: &str) {
             "{level},hickory_server=warn,hickory_proto=warn,hickory_net=warn,hickory_resolver=warn"
         ))
     });
+    // Colour codes help a person at a terminal and litter a log file or journal.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 
@@ -191,6 +201,32 @@ fn check(path: Option<&Path>, domain: &str) -> anyhow::Result<()> {
     if !config.blocking.enabled {
         println!("note: blocking is disabled in the config, so every name is forwarded");
     }
+    Ok(())
+}
+
+fn hash_password() -> anyhow::Result<()> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+        let again = rpassword::prompt_password("Again: ").context("reading the password")?;
+        if first != again {
+            return Err(UsageError("the two passwords differ".to_owned()).into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.is_empty() {
+        return Err(UsageError("the password is empty".to_owned()).into());
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    let hash = Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|err| anyhow::anyhow!("hashing the password: {err}"))?;
+    println!("{hash}");
     Ok(())
 }
 

@@ -1,22 +1,22 @@
-//! The HTTP API (axum): the listener ([`ApiServer`]), routes, bearer-token auth, body limits and
-//! JSON errors. Handlers are thin: they parse parameters, call the store or [`Control`], and
-//! shape JSON.
+//! The HTTP API (axum): the listener ([`ApiServer`]) with its routes, the dashboard's pages
+//! ([`crate::web`]), who may call what ([`auth`]), body limits and JSON errors. Handlers are
+//! thin: they parse parameters, call the store or [`Control`], and shape JSON.
 
+mod auth;
 mod error;
 mod history;
 mod manage;
 mod params;
+mod session;
 mod status;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use axum::routing::{delete, get};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -25,7 +25,10 @@ use tracing::error;
 
 pub use error::ApiError;
 
+use auth::Auth;
+
 use crate::control::Control;
+use crate::web;
 
 /// Request bodies are small JSON objects; anything larger is refused.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -55,6 +58,7 @@ impl ApiServer {
         let (stop, stopped) = oneshot::channel::<()>();
         let app = router(control);
         let task = tokio::spawn(async move {
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
                     let _ = stopped.await;
@@ -83,8 +87,9 @@ impl ApiServer {
     }
 }
 
-/// The API's routes over `control`.
+/// The API's and the dashboard's routes over `control`.
 pub fn router(control: Arc<Control>) -> Router {
+    let auth = Arc::new(Auth::new(&control.config().api));
     let protected = Router::new()
         .route("/api/stats/summary", get(history::summary))
         .route("/api/stats/top", get(history::top))
@@ -104,13 +109,22 @@ pub fn router(control: Arc<Control>) -> Router {
             axum::routing::post(manage::refresh_lists),
         )
         .route_layer(middleware::from_fn_with_state(
-            Arc::clone(&control),
-            require_token,
-        ));
-    Router::new()
+            Arc::clone(&auth),
+            auth::require_auth,
+        ))
         .route("/api/health", get(status::health))
         .route("/metrics", get(status::metrics))
+        .with_state(control);
+    let sessions = Router::new()
+        .route(
+            "/api/auth",
+            get(auth::status).post(auth::login).delete(auth::logout),
+        )
+        .with_state(auth);
+    Router::new()
         .merge(protected)
+        .merge(sessions)
+        .merge(web::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -119,50 +133,5 @@ pub fn router(control: Arc<Control>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(control)
-}
-
-/// With `api.token` set, `/api/*` (but health) needs `Authorization: Bearer <token>`.
-async fn require_token(
-    State(control): State<Arc<Control>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let config = control.config();
-    let expected = config.api.token.as_bytes();
-    if expected.is_empty() {
-        return next.run(request).await;
-    }
-    let given = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::as_bytes);
-    match given {
-        Some(given) if constant_time_eq(given, expected) => next.run(request).await,
-        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "wrong token").into_response(),
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing `Authorization: Bearer <token>` header",
-        )
-        .into_response(),
-    }
-}
-
-/// Compares without an early exit, so response timing does not reveal how much of a guess
-/// was right. (The length is not secret.)
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn constant_time_eq_compares_whole_strings() {
-        assert!(super::constant_time_eq(b"s3cret", b"s3cret"));
-        assert!(!super::constant_time_eq(b"s3cret", b"s3creT"));
-        assert!(!super::constant_time_eq(b"s3cret", b"s3cre"));
-        assert!(!super::constant_time_eq(b"", b"x"));
-    }
+        .layer(middleware::from_fn(web::security_headers))
 }

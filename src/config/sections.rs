@@ -147,9 +147,16 @@ impl Default for QueryLogConfig {
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ApiConfig {
+    /// Where the API and the dashboard are served.
     pub listen: SocketAddr,
-    /// Bearer token for `/api/*` (except `/api/health`); empty means none.
+    /// Bearer token for `/api/*` (except `/api/health`); also accepted as the dashboard's
+    /// password. Empty means none.
     pub token: String,
+    /// The dashboard's password as an argon2id PHC string (`hush hash-password` makes one),
+    /// never the password itself. Empty means none.
+    pub password: String,
+    /// A dashboard session ends after this long without use.
+    pub session_timeout: HumanDuration,
 }
 
 impl Default for ApiConfig {
@@ -157,6 +164,8 @@ impl Default for ApiConfig {
         Self {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             token: String::new(),
+            password: String::new(),
+            session_timeout: HumanDuration(Duration::from_secs(7 * 24 * 3600)),
         }
     }
 }
@@ -164,10 +173,12 @@ impl Default for ApiConfig {
 /// Written by hand so that logging a config never prints the secret.
 impl fmt::Debug for ApiConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let token = if self.token.is_empty() { "" } else { "(set)" };
+        let shown = |secret: &str| if secret.is_empty() { "" } else { "(set)" };
         f.debug_struct("ApiConfig")
             .field("listen", &self.listen)
-            .field("token", &token)
+            .field("token", &shown(&self.token))
+            .field("password", &shown(&self.password))
+            .field("session_timeout", &self.session_timeout)
             .finish()
     }
 }

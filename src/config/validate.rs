@@ -39,7 +39,7 @@ impl Config {
     /// Checks what the types alone cannot: ranges and combinations of values.
     pub(super) fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let dns = &self.dns;
-        let checks: [(&str, Problem); 13] = [
+        let checks: [(&str, Problem); 15] = [
             ("dns.listen", non_empty(dns.listen.len(), "address")),
             ("dns.listen", no_repeats(&dns.listen)),
             ("dns.upstreams", non_empty(dns.upstreams.len(), "upstream")),
@@ -73,7 +73,12 @@ impl Config {
                 "querylog.retention",
                 duration_within(self.querylog.retention, HOUR, FOREVER),
             ),
-            ("api.token", self.remote_api_has_a_token()),
+            ("api.password", argon2id_hash(&self.api.password)),
+            (
+                "api.session_timeout",
+                duration_within(self.api.session_timeout, SECOND, 365 * 24 * HOUR),
+            ),
+            ("api.token", self.remote_api_has_a_secret()),
         ];
         for (key, problem) in checks {
             if let Err(message) = problem {
@@ -87,14 +92,30 @@ impl Config {
         Ok(())
     }
 
-    fn remote_api_has_a_token(&self) -> Problem {
-        if self.api.token.is_empty() && !self.api.listen.ip().is_loopback() {
+    fn remote_api_has_a_secret(&self) -> Problem {
+        let api = &self.api;
+        if api.token.is_empty() && api.password.is_empty() && !api.listen.ip().is_loopback() {
             return Err(format!(
-                "api.listen {} is reachable from other machines, so a token is required",
-                self.api.listen
+                "api.listen {} is reachable from other machines, so a token (or api.password) is required",
+                api.listen
             ));
         }
         Ok(())
+    }
+}
+
+/// `api.password` must be empty or an argon2id hash in PHC form: a password written there in
+/// plain text is refused rather than silently compared.
+fn argon2id_hash(text: &str) -> Problem {
+    if text.is_empty() {
+        return Ok(());
+    }
+    match argon2::PasswordHash::new(text) {
+        Ok(hash) if hash.algorithm.as_str() == "argon2id" && hash.hash.is_some() => Ok(()),
+        _ => Err(
+            "expected an argon2id hash such as \"$argon2id$v=19$m=19456,t=2,p=1$...\" (make one with `hush hash-password`), not the password itself"
+                .to_owned(),
+        ),
     }
 }
 

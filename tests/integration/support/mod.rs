@@ -1,11 +1,13 @@
 //! Test fixtures, one file per job: the loopback upstream ([`upstream`]), hush instances
 //! ([`instance`]), the DNS client ([`client`]) and namespaces ([`namespace`]).
 
+mod browser;
 mod client;
 mod instance;
 mod namespace;
 mod upstream;
 
+pub use browser::*;
 pub use client::*;
 pub use instance::*;
 pub use namespace::*;
