@@ -52,6 +52,8 @@ fn sample_rows(count: usize) -> Vec<QueryRow> {
             let blocked = r % 10 < 3;
             QueryRow {
                 time_us: start + i as i64 * 400_000,
+                client_name: None,
+                protocol: hush::dns::arrival::Protocol::Udp,
                 client: format!("192.168.1.{}", r % 24 + 2),
                 domain: format!("host{domain}.site{}.example", domain % 97),
                 qtype: if r % 4 == 0 { 28 } else { 1 },
@@ -223,13 +225,22 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 async fn api_latency(rows: u64) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("history.db");
-    let started = Instant::now();
-    generate(&path, rows).await;
-    println!(
-        "\ngenerated {rows} rows over 30 days in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    // HUSH_BENCH_DB keeps the generated history at that path and reuses it on the next run
+    // (generating 10M rows takes minutes; the windows are relative to now, so reuse it within
+    // the hour).
+    let path = std::env::var_os("HUSH_BENCH_DB")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("history.db"));
+    if path.exists() {
+        println!("\nreusing the history in {}", path.display());
+    } else {
+        let started = Instant::now();
+        generate(&path, rows).await;
+        println!(
+            "\ngenerated {rows} rows over 30 days in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     let store = Store::open(&path).await.expect("open");
     let now = unix_micros(SystemTime::now());
     let day = TimeRange {

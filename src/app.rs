@@ -15,19 +15,22 @@ use crate::api::{ApiBindError, ApiServer};
 use crate::config::Config;
 use crate::control::{Control, ControlParts};
 use crate::dns::handler::DnsHandler;
-use crate::dns::listener::BindError;
-use crate::dns::server::Server;
+
+use crate::dns::server::{ServeError, Server, certificates_for};
 use crate::dns::upstream::UpstreamSetupError;
 use crate::lists::download::{DownloadSetupError, Downloader};
 use crate::lists::source::{ListSpec, compile_off_thread};
 use crate::lists::{refresh, watch};
 use crate::querylog::{EventTarget, QueryLogWriter};
 use crate::store::{Store, StoreError};
+use crate::tls::TlsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Bind(#[from] BindError),
+    Serve(#[from] ServeError),
+    #[error(transparent)]
+    Certificate(#[from] TlsError),
     #[error(transparent)]
     Upstream(#[from] UpstreamSetupError),
     #[error(transparent)]
@@ -46,8 +49,8 @@ pub struct Hush {
     dns: Server,
     api: ApiServer,
     writer: Option<QueryLogWriter>,
-    /// List downloads and the list-file watch.
-    list_tasks: Vec<JoinHandle<()>>,
+    /// List downloads, the list-file watch and the certificate watch.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Hush {
@@ -83,26 +86,37 @@ impl Hush {
             .await?,
         );
         let config = control.config();
+        let certificates = certificates_for(&config)?;
         let handler = DnsHandler::new(&config.dns, control.dns_handles())?;
-        let dns = Server::start(&config.dns, handler)?;
+        let dns = Server::start(&config.dns, handler, certificates.as_ref())?;
         let api = ApiServer::start(config.api.listen, Arc::clone(&control)).await?;
-        let list_tasks = vec![
+        let mut background = vec![
             refresh::spawn(Arc::clone(&control), downloader),
             watch::spawn(Arc::clone(&control), watch::POLL_INTERVAL),
         ];
-        info!(dns = ?dns.addrs(), api = %api.addr(), "hush is serving");
+        background.extend(
+            certificates
+                .as_ref()
+                .and_then(|certificates| certificates.watch()),
+        );
+        info!(dns = ?dns.addrs(), tls = ?dns.tls_addrs(), https = ?dns.https_addrs(), api = %api.addr(), "hush is serving");
         Ok(Self {
             control,
             dns,
             api,
             writer,
-            list_tasks,
+            background,
         })
     }
 
     /// The bound DNS addresses (with real ports when the config asked for port 0).
     pub fn dns_addrs(&self) -> &[SocketAddr] {
         self.dns.addrs()
+    }
+
+    /// The bound DNS-over-TLS and DNS-over-HTTPS addresses.
+    pub fn encrypted_addrs(&self) -> (&[SocketAddr], &[SocketAddr]) {
+        (self.dns.tls_addrs(), self.dns.https_addrs())
     }
 
     pub fn api_addr(&self) -> SocketAddr {
@@ -115,7 +129,7 @@ impl Hush {
 
     /// Stops the DNS listeners and the API, then writes every queued query-log row.
     pub async fn shutdown(self) {
-        for task in &self.list_tasks {
+        for task in &self.background {
             task.abort();
         }
         self.dns.shutdown().await;

@@ -14,6 +14,7 @@ use hickory_server::server::Request;
 use crate::config::{
     BlockingConfig, ClientNet, Config, DnsConfig, HumanDuration, Transport, Upstream,
 };
+use crate::dns::arrival::Arrival;
 use crate::dns::handler::DnsHandler;
 use crate::dns::metrics::DnsMetrics;
 use crate::dns::outcome::EventSink;
@@ -98,7 +99,13 @@ impl RequestFuzzer {
             let Ok(request) = Request::from_bytes(data.to_vec(), source, protocol) else {
                 return;
             };
-            let reply = self.runtime.block_on(self.handler.answer(&request));
+            let arrival = match protocol {
+                Protocol::Udp => Arrival::UDP,
+                _ => Arrival::TCP,
+            };
+            let reply = self
+                .runtime
+                .block_on(self.handler.answer(&request, &arrival));
             if let Some(reply) = reply
                 && let Err(err) = hickory_proto::op::Message::from_vec(&reply)
             {

@@ -14,4 +14,5 @@ pub mod lists;
 pub mod querylog;
 pub mod rules;
 pub mod store;
+pub mod tls;
 pub mod web;

@@ -278,14 +278,17 @@ fn row_of(event: QueryEvent, privacy: Privacy) -> QueryRow {
     } else {
         (HIDDEN_NAME.to_owned(), None)
     };
-    let client = if privacy.anonymize_clients {
-        network_of(event.client)
+    // A device name tells devices apart, which is what anonymising clients is to prevent.
+    let (client, client_name) = if privacy.anonymize_clients {
+        (network_of(event.client), None)
     } else {
-        event.client
+        (event.client, event.device.map(|device| device.to_string()))
     };
     QueryRow {
         time_us: unix_micros(event.time),
         client: client.to_string(),
+        client_name,
+        protocol: event.protocol,
         domain,
         qtype: u16::from(event.query_type),
         status: event.outcome.status(),

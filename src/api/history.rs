@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::params::Params;
 use crate::control::Control;
+use crate::dns::arrival::{DeviceName, Protocol};
 use crate::dns::outcome::Status;
 use crate::store::time::{MINUTE_US, from_unix_micros, unix_micros};
 use crate::store::{ClientReport, QueryFilter, TopKind, UNCATEGORIZED};
@@ -94,7 +95,16 @@ pub async fn queries(
     let params = Params::parse(
         query.as_deref(),
         &[
-            "client", "domain", "status", "type", "from", "to", "limit", "before",
+            "client",
+            "client_name",
+            "protocol",
+            "domain",
+            "status",
+            "type",
+            "from",
+            "to",
+            "limit",
+            "before",
         ],
     )?;
     let status = params
@@ -136,8 +146,31 @@ pub async fn queries(
                 .map_err(|_| ApiError::bad_parameter("before", "expected a `next` cursor"))
         })
         .transpose()?;
+    let protocol = params
+        .text("protocol")
+        .map(|text| {
+            Protocol::from_name(text).ok_or_else(|| {
+                ApiError::bad_parameter("protocol", "expected udp, tcp, tls or https")
+            })
+        })
+        .transpose()?;
+    let client_name = params
+        .text("client_name")
+        .map(|text| {
+            DeviceName::parse(text)
+                .map(|name| name.to_string())
+                .ok_or_else(|| {
+                    ApiError::bad_parameter(
+                        "client_name",
+                        "expected a device name ([a-z0-9-]{1,63})",
+                    )
+                })
+        })
+        .transpose()?;
     let filter = QueryFilter {
         client,
+        client_name,
+        protocol,
         domain: params.text("domain").map(str::to_owned),
         status,
         qtype,
@@ -156,6 +189,8 @@ pub async fn queries(
                 "id": stored.id,
                 "time": humantime::format_rfc3339_micros(from_unix_micros(row.time_us)).to_string(),
                 "client": row.client,
+                "client_name": row.client_name,
+                "protocol": row.protocol.name(),
                 "domain": row.domain,
                 "type": RecordType::from(row.qtype).to_string(),
                 "status": row.status.name(),
@@ -199,9 +234,12 @@ pub async fn client_report(
 /// One line a person can read: "192.168.1.23: 1,284 of 1,500 queries blocked, 1,102 of them
 /// telemetry (Xiaomi telemetry)".
 fn headline(report: &ClientReport) -> String {
+    let who = match &report.client_name {
+        Some(name) => format!("{name} ({})", report.client),
+        None => report.client.clone(),
+    };
     let mut line = format!(
-        "{}: {} of {} queries blocked",
-        report.client,
+        "{who}: {} of {} queries blocked",
         thousands(report.blocked),
         thousands(report.queries)
     );

@@ -48,6 +48,17 @@ pub async fn metrics(State(control): State<Arc<Control>>) -> impl IntoResponse {
     for (status, count) in snapshot.by_status {
         let _ = writeln!(out, "hush_queries_total{{status=\"{status}\"}} {count}");
     }
+    let _ = writeln!(
+        out,
+        "# HELP hush_queries_by_protocol_total DNS queries answered, by the protocol they came over."
+    );
+    let _ = writeln!(out, "# TYPE hush_queries_by_protocol_total counter");
+    for (protocol, count) in snapshot.by_protocol {
+        let _ = writeln!(
+            out,
+            "hush_queries_by_protocol_total{{protocol=\"{protocol}\"}} {count}"
+        );
+    }
     let cached = snapshot.count(Status::Cached);
     let _ = writeln!(
         out,

@@ -15,7 +15,7 @@ pub use block_answer::BlockAnswer;
 pub use duration::HumanDuration;
 pub use list_entry::{ListEntry, ListLocation, validate_category};
 pub use network::ClientNet;
-pub use sections::{ApiConfig, BlockingConfig, DnsConfig, QueryLogConfig};
+pub use sections::{ApiConfig, BlockingConfig, DnsConfig, QueryLogConfig, TlsConfig};
 pub use upstream::{Transport, Upstream};
 
 use std::path::{Path, PathBuf};
@@ -48,6 +48,7 @@ pub struct Config {
     pub blocking: BlockingConfig,
     pub querylog: QueryLogConfig,
     pub api: ApiConfig,
+    pub tls: TlsConfig,
 }
 
 impl Config {
@@ -107,8 +108,14 @@ impl Config {
         };
         self.blocking.lists.iter_mut().for_each(anchor);
         self.blocking.allowlists.iter_mut().for_each(anchor);
-        if self.querylog.database.is_relative() {
-            self.querylog.database = base.join(&self.querylog.database);
+        for path in [
+            &mut self.querylog.database,
+            &mut self.tls.cert,
+            &mut self.tls.key,
+        ] {
+            if !path.as_os_str().is_empty() && path.is_relative() {
+                *path = base.join(&*path);
+            }
         }
         self
     }

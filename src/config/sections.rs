@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -33,8 +33,13 @@ pub struct DnsConfig {
     pub rate_limit: u32,
     /// A TCP connection that sends no query for this long is closed.
     pub tcp_idle_timeout: HumanDuration,
-    /// TCP connections open at once; past it new ones are closed at once.
+    /// TCP connections open at once (for each of plain TCP, TLS and HTTPS); past it new ones
+    /// are closed at once.
     pub max_tcp_connections: usize,
+    /// Addresses to serve DNS over TLS on (RFC 7858), e.g. `0.0.0.0:853`.
+    pub tls_listen: Vec<SocketAddr>,
+    /// Addresses to serve DNS over HTTPS on (RFC 8484, at `/dns-query`), e.g. `0.0.0.0:443`.
+    pub https_listen: Vec<SocketAddr>,
 }
 
 impl Default for DnsConfig {
@@ -70,6 +75,8 @@ impl Default for DnsConfig {
             rate_limit: 0,
             tcp_idle_timeout: HumanDuration(Duration::from_secs(10)),
             max_tcp_connections: 256,
+            tls_listen: Vec::new(),
+            https_listen: Vec::new(),
         }
     }
 }
@@ -141,6 +148,26 @@ impl Default for QueryLogConfig {
             anonymize_clients: false,
             log_names: true,
         }
+    }
+}
+
+/// The certificate of DNS over TLS and HTTPS.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain; reloaded when the file changes. Empty: self-signed.
+    pub cert: PathBuf,
+    /// PEM private key of `cert`.
+    pub key: PathBuf,
+    /// The server's names; a client's server name `<device>.<name>` names the device.
+    pub names: Vec<String>,
+}
+
+impl TlsConfig {
+    /// The configured certificate and key files, when both are set.
+    pub fn files(&self) -> Option<(&Path, &Path)> {
+        let set = |path: &PathBuf| !path.as_os_str().is_empty();
+        (set(&self.cert) && set(&self.key)).then_some((self.cert.as_path(), self.key.as_path()))
     }
 }
 

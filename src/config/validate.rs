@@ -39,7 +39,7 @@ impl Config {
     /// Checks what the types alone cannot: ranges and combinations of values.
     pub(super) fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let dns = &self.dns;
-        let checks: [(&str, Problem); 15] = [
+        let checks: [(&str, Problem); 19] = [
             ("dns.listen", non_empty(dns.listen.len(), "address")),
             ("dns.listen", no_repeats(&dns.listen)),
             ("dns.upstreams", non_empty(dns.upstreams.len(), "upstream")),
@@ -79,14 +79,58 @@ impl Config {
                 duration_within(self.api.session_timeout, SECOND, 365 * 24 * HOUR),
             ),
             ("api.token", self.remote_api_has_a_secret()),
+            ("dns.tls_listen", no_repeats(&dns.tls_listen)),
+            ("dns.https_listen", no_repeats(&dns.https_listen)),
+            ("tls.names", server_names(&self.tls.names)),
+            ("dns.https_listen", self.listeners_apart()),
         ];
         for (key, problem) in checks {
             if let Err(message) = problem {
-                return Err(ConfigError::Invalid {
-                    file: file.to_owned(),
-                    key: key.to_owned(),
-                    message,
-                });
+                return Err(invalid(file, key, message));
+            }
+        }
+        self.tls_pair_loads(file)
+    }
+
+    /// `tls.cert` and `tls.key` go together, and a pair must load and match.
+    fn tls_pair_loads(&self, file: &str) -> Result<(), ConfigError> {
+        let tls = &self.tls;
+        let (cert_set, key_set) = (
+            !tls.cert.as_os_str().is_empty(),
+            !tls.key.as_os_str().is_empty(),
+        );
+        match (cert_set, key_set) {
+            (true, false) => Err(invalid(
+                file,
+                "tls.key",
+                "tls.cert is set, so tls.key is needed too".into(),
+            )),
+            (false, true) => Err(invalid(
+                file,
+                "tls.cert",
+                "tls.key is set, so tls.cert is needed too".into(),
+            )),
+            _ => match tls.files() {
+                Some((cert, key)) => crate::tls::load_pair(cert, key)
+                    .map(drop)
+                    .map_err(|err| invalid(file, err.config_key(cert), err.to_string())),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// No address serves two of plain DNS, DNS over TLS and DNS over HTTPS (port 0 asks for
+    /// any free port, so it never clashes).
+    fn listeners_apart(&self) -> Problem {
+        let dns = &self.dns;
+        for addr in dns.https_listen.iter().filter(|addr| addr.port() != 0) {
+            if dns.tls_listen.contains(addr) || dns.listen.contains(addr) {
+                return Err(format!("{addr} is also in dns.listen or dns.tls_listen"));
+            }
+        }
+        for addr in dns.tls_listen.iter().filter(|addr| addr.port() != 0) {
+            if dns.listen.contains(addr) {
+                return Err(format!("{addr} is also in dns.listen"));
             }
         }
         Ok(())
@@ -117,6 +161,32 @@ fn argon2id_hash(text: &str) -> Problem {
                 .to_owned(),
         ),
     }
+}
+
+fn invalid(file: &str, key: &str, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        file: file.to_owned(),
+        key: key.to_owned(),
+        message,
+    }
+}
+
+/// Server names: DNS names of letters, digits, `-` and `.`, without a trailing dot.
+fn server_names(names: &[String]) -> Problem {
+    for name in names {
+        let labels_ok = name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+        });
+        if !labels_ok || name.len() > 253 {
+            return Err(format!(
+                "{name:?} is not a DNS name such as \"dns.example.org\""
+            ));
+        }
+    }
+    no_repeats(names)
 }
 
 fn non_empty(count: usize, what: &str) -> Problem {

@@ -16,6 +16,7 @@ use hickory_server::server::Request;
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::debug;
 
+use super::arrival::Arrival;
 use super::metrics::DnsMetrics;
 use super::outcome::{EventSink, QueryEvent};
 use super::pipeline::{Forward, Pipeline, Resolution};
@@ -42,13 +43,14 @@ pub struct Deferred {
     client: IpAddr,
     edns: Option<Edns>,
     forward: Forward,
+    arrival: Arrival,
 }
 
 impl DnsHandler {
     /// The response bytes for `request` (`None` when there is nothing to send), whatever it
     /// takes; for TCP, where each connection's queries are answered in order anyway.
-    pub async fn answer(&self, request: &Request) -> Option<Vec<u8>> {
-        match self.answer_locally(request) {
+    pub async fn answer(&self, request: &Request, arrival: &Arrival) -> Option<Vec<u8>> {
+        match self.answer_locally(request, arrival) {
             Ok(bytes) => bytes,
             Err(deferred) => self.answer_forwarded(request, deferred).await,
         }
@@ -57,7 +59,11 @@ impl DnsHandler {
     /// Answers `request` if that needs no upstream: malformed or unsupported requests,
     /// refusals, blocks, ANY and cache hits. `Err` hands the rest to
     /// [`DnsHandler::answer_forwarded`].
-    pub fn answer_locally(&self, request: &Request) -> Result<Option<Vec<u8>>, Deferred> {
+    pub fn answer_locally(
+        &self,
+        request: &Request,
+        arrival: &Arrival,
+    ) -> Result<Option<Vec<u8>>, Deferred> {
         let started = Instant::now();
         let edns = match &request.edns {
             // RFC 6891 §6.1.3: an unknown EDNS version gets BADVERS, with our version (0).
@@ -86,12 +92,13 @@ impl DnsHandler {
         };
         let client = info.src.ip();
         match self.pipeline.resolve_locally(client, info.query) {
-            Ok(resolution) => Ok(self.finish(request, client, resolution, edns, started)),
+            Ok(resolution) => Ok(self.finish(request, client, arrival, resolution, edns, started)),
             Err(forward) => Err(Deferred {
                 started,
                 client,
                 edns,
                 forward,
+                arrival: arrival.clone(),
             }),
         }
     }
@@ -105,6 +112,7 @@ impl DnsHandler {
         self.finish(
             request,
             deferred.client,
+            &deferred.arrival,
             resolution,
             deferred.edns,
             deferred.started,
@@ -116,17 +124,21 @@ impl DnsHandler {
         &self,
         request: &Request,
         client: IpAddr,
+        arrival: &Arrival,
         resolution: Resolution,
         edns: Option<Edns>,
         started: Instant,
     ) -> Option<Vec<u8>> {
         let bytes = encode(request, &resolution.reply, edns.as_ref());
         let duration = started.elapsed();
-        self.metrics.record(&resolution.outcome, duration);
+        self.metrics
+            .record(&resolution.outcome, arrival.protocol, duration);
         if let Ok(info) = request.request_info() {
             self.events.emit(QueryEvent {
                 time: SystemTime::now(),
                 client: client.to_canonical(),
+                protocol: arrival.protocol,
+                device: arrival.device.clone(),
                 name: info.query.name().clone(),
                 query_type: info.query.query_type(),
                 outcome: resolution.outcome,

@@ -105,6 +105,11 @@ fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
+/// Binds a TCP listener alone, for DNS over TLS and over HTTPS.
+pub fn bind_stream(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    bind_tcp(addr).map_err(|err| BindError::new(addr, err))
+}
+
 fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
     let socket = new_socket(addr, Type::STREAM, Protocol::TCP)?;
     socket.set_reuse_address(true)?;

@@ -4,8 +4,10 @@
 
 pub mod admission;
 pub mod answer_check;
+pub mod arrival;
 pub mod cache;
 pub mod handler;
+pub mod https;
 pub mod listener;
 pub mod metrics;
 pub mod outcome;
@@ -13,6 +15,6 @@ pub mod pipeline;
 pub mod policy;
 pub mod reply;
 pub mod server;
-pub mod tcp;
+pub mod stream;
 pub mod udp;
 pub mod upstream;

@@ -12,6 +12,7 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, RecordType};
 use tokio::sync::mpsc;
 
+use super::arrival::{DeviceName, Protocol};
 use crate::rules::{RuleMatch, RuleSet, Source};
 
 /// The end of one query.
@@ -219,6 +220,9 @@ pub enum FailureReason {
 pub struct QueryEvent {
     pub time: SystemTime,
     pub client: IpAddr,
+    pub protocol: Protocol,
+    /// The name the device gave itself (DoT server name, DoH path), if it gave one.
+    pub device: Option<DeviceName>,
     pub name: LowerName,
     pub query_type: RecordType,
     pub outcome: Outcome,

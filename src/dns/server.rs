@@ -1,27 +1,30 @@
 //! The one front door for DNS serving: builds the pipeline and handler from the `[dns]` config
-//! and the handles the rest of hush shares with DNS, binds every `dns.listen` address, starts
-//! the UDP receive loops and TCP accept loops on them, and stops them so that every query
-//! already received is answered (and logged) before [`Server::shutdown`] returns. New
-//! transports plug in here, next to UDP and TCP.
+//! and the handles the rest of hush shares with DNS, binds every listen address (UDP and TCP
+//! on `dns.listen`, DNS over TLS on `dns.tls_listen`, DNS over HTTPS on `dns.https_listen`),
+//! starts their loops, and stops them so that every query already received is answered (and
+//! logged) before [`Server::shutdown`] returns.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, UdpSocket};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 use super::admission::Admission;
 use super::cache::AnswerCache;
 use super::handler::DnsHandler;
-use super::listener::{BindError, bind_pair};
+use super::https::HttpsServer;
+use super::listener::{BindError, bind_pair, bind_stream};
 use super::metrics::DnsMetrics;
 use super::outcome::EventSink;
 use super::pipeline::Pipeline;
 use super::policy::{BlockingSwitch, SharedPolicy};
-use super::tcp::TcpServer;
+use super::stream::{Limits, Security, StreamServer};
 use super::udp::UdpServer;
 use super::upstream::{UpstreamSetupError, Upstreams};
-use crate::config::DnsConfig;
+use crate::config::{Config, DnsConfig};
+use crate::tls::{Certificates, TlsError};
 
 /// What DNS shares with the rest of hush: the rules and switch it reads, the query-log sink and
 /// counters it writes.
@@ -55,49 +58,152 @@ impl DnsHandler {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error("dns.tls_listen / dns.https_listen need a certificate: {0}")]
+    Certificate(#[from] TlsError),
+    #[error("dns.tls_listen / dns.https_listen are set but no certificate was loaded")]
+    NoCertificate,
+}
+
+/// The certificate for the encrypted listeners of `config`, when it has any: `tls.cert` and
+/// `tls.key`, or a self-signed one kept in the database's folder.
+pub fn certificates_for(config: &Config) -> Result<Option<Arc<Certificates>>, TlsError> {
+    if config.dns.tls_listen.is_empty() && config.dns.https_listen.is_empty() {
+        return Ok(None);
+    }
+    let folder = config
+        .querylog
+        .database
+        .parent()
+        .unwrap_or(std::path::Path::new("."));
+    let certificates = Certificates::load(config.tls.files(), &config.tls.names, folder)?;
+    Ok(Some(Arc::new(certificates)))
+}
+
 /// Every DNS listener of a running hush.
 pub struct Server {
     addrs: Vec<SocketAddr>,
+    tls_addrs: Vec<SocketAddr>,
+    https_addrs: Vec<SocketAddr>,
     udp: UdpServer,
-    tcp: Vec<TcpServer>,
+    streams: Vec<StreamServer>,
+    https: Vec<HttpsServer>,
 }
 
+/// ALPN of DNS over TLS (RFC 7858 §3.2 leaves it open; "dot" is the IANA registration). A
+/// client that offers none is served too.
+const DOT_ALPN: &[&[u8]] = &[b"dot"];
+/// ALPN of DNS over HTTPS, HTTP/2 preferred.
+const DOH_ALPN: &[&[u8]] = &[b"h2", b"http/1.1"];
+
 impl Server {
-    /// Binds every `dns.listen` address and starts serving `handler` on it.
-    pub fn start(config: &DnsConfig, handler: DnsHandler) -> Result<Self, BindError> {
+    /// Binds every listen address and starts serving `handler` on it; `certificates` serve
+    /// the TLS and HTTPS listeners (required when there are any).
+    pub fn start(
+        config: &DnsConfig,
+        handler: DnsHandler,
+        certificates: Option<&Arc<Certificates>>,
+    ) -> Result<Self, ServeError> {
         let (addrs, udp_sockets, tcp_listeners) = bind_all(&config.listen)?;
+        let tls_listeners = bind_each(&config.tls_listen)?;
+        let https_listeners = bind_each(&config.https_listen)?;
         let handler = Arc::new(handler);
+        let limits = Limits {
+            max_connections: config.max_tcp_connections,
+            idle: config.tcp_idle_timeout.0,
+        };
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let udp = UdpServer::start(udp_sockets, Arc::clone(&handler), cores);
-        let tcp = tcp_listeners
+        let mut streams: Vec<StreamServer> = tcp_listeners
             .into_iter()
             .map(|listener| {
-                TcpServer::start(
-                    listener,
-                    Arc::clone(&handler),
-                    config.max_tcp_connections,
-                    config.tcp_idle_timeout.0,
-                )
+                StreamServer::start(listener, Arc::clone(&handler), limits, Security::Plain)
             })
             .collect();
-        Ok(Self { addrs, udp, tcp })
+        let (mut https, mut tls_addrs, mut https_addrs) = (Vec::new(), Vec::new(), Vec::new());
+        let encrypted = !tls_listeners.is_empty() || !https_listeners.is_empty();
+        if encrypted && certificates.is_none() {
+            return Err(ServeError::NoCertificate);
+        }
+        if let Some(certificates) = certificates {
+            let dot = TlsAcceptor::from(certificates.server_config(DOT_ALPN)?);
+            let names: Arc<[String]> = Arc::from(certificates.names());
+            for (addr, listener) in tls_listeners {
+                tls_addrs.push(addr);
+                let security = Security::Tls {
+                    acceptor: dot.clone(),
+                    names: Arc::clone(&names),
+                };
+                streams.push(StreamServer::start(
+                    listener,
+                    Arc::clone(&handler),
+                    limits,
+                    security,
+                ));
+            }
+            let doh = TlsAcceptor::from(certificates.server_config(DOH_ALPN)?);
+            for (addr, listener) in https_listeners {
+                https_addrs.push(addr);
+                https.push(HttpsServer::start(
+                    listener,
+                    Arc::clone(&handler),
+                    limits,
+                    doh.clone(),
+                ));
+            }
+        }
+        Ok(Self {
+            addrs,
+            tls_addrs,
+            https_addrs,
+            udp,
+            streams,
+            https,
+        })
     }
 
-    /// The bound addresses (with real ports when the config asked for port 0).
+    /// The bound UDP/TCP addresses (with real ports when the config asked for port 0).
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }
 
+    /// The bound DNS-over-TLS addresses.
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.tls_addrs
+    }
+
+    /// The bound DNS-over-HTTPS addresses.
+    pub fn https_addrs(&self) -> &[SocketAddr] {
+        &self.https_addrs
+    }
+
     /// Stops accepting queries, then waits until every query already received is answered.
     pub async fn shutdown(self) {
-        let draining: Vec<_> = self.tcp.into_iter().map(TcpServer::stop).collect();
+        let draining: Vec<_> = (self.streams.into_iter().map(StreamServer::stop))
+            .chain(self.https.into_iter().map(HttpsServer::stop))
+            .collect();
         self.udp.shutdown().await;
         for accept_loop in draining {
             if let Err(error) = accept_loop.await {
-                debug!(%error, "a TCP accept loop ended abnormally");
+                debug!(%error, "a stream accept loop ended abnormally");
             }
         }
     }
+}
+
+/// Binds a TCP listener on each address.
+fn bind_each(addrs: &[SocketAddr]) -> Result<Vec<(SocketAddr, TcpListener)>, BindError> {
+    addrs
+        .iter()
+        .map(|addr| {
+            let listener = bind_stream(*addr)?;
+            let bound = listener.local_addr().unwrap_or(*addr);
+            Ok((bound, listener))
+        })
+        .collect()
 }
 
 /// The bound addresses, UDP sockets and TCP listeners of every `dns.listen` address.

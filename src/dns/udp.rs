@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::debug;
 
+use super::arrival::Arrival;
 use super::handler::{DnsHandler, unreadable};
 
 /// Larger than any datagram a client may send (EDNS payloads top out at 64 KiB).
@@ -101,7 +102,7 @@ async fn receive_loop(
         if request.metadata.message_type != hickory_proto::op::MessageType::Query {
             continue;
         }
-        match handler.answer_locally(&request) {
+        match handler.answer_locally(&request, &Arrival::UDP) {
             Ok(Some(reply)) => send(&socket, &reply, peer).await,
             Ok(None) => {}
             Err(deferred) => {

@@ -7,12 +7,16 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::row::{ROW_COLUMNS, StoredRow};
 use super::time::HOUR_US;
 use super::{Store, StoreError};
+use crate::dns::arrival::Protocol;
 use crate::dns::outcome::Status;
 
 /// Filters of `/api/queries`; `None` means "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryFilter {
     pub client: Option<String>,
+    /// A device name, exactly.
+    pub client_name: Option<String>,
+    pub protocol: Option<Protocol>,
     /// A literal substring of the name.
     pub domain: Option<String>,
     pub status: Option<Status>,
@@ -34,6 +38,11 @@ pub struct QueryPage {
 impl Store {
     pub async fn queries(&self, filter: &QueryFilter) -> Result<QueryPage, StoreError> {
         let fetch = i64::from(filter.limit) + 1;
+        let clients = self.matching_clients(filter).await?;
+        if clients.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(QueryPage::of(Vec::new(), filter.limit));
+        }
+        let clients = clients.as_deref();
         let domains = match &filter.domain {
             Some(text) => Some(self.matching_domains(text).await?),
             None => None,
@@ -42,7 +51,7 @@ impl Store {
         sql.push(" FROM queries q JOIN clients c ON c.id = q.client_id JOIN domains d ON d.id = q.domain_id WHERE ");
         match domains {
             Some(DomainMatch::Few(ids)) => {
-                let rows = self.rows_of_names(&ids, filter, fetch).await?;
+                let rows = self.rows_of_names(&ids, filter, clients, fetch).await?;
                 return Ok(QueryPage::of(rows, filter.limit));
             }
             // Many names: matches are common, so walking newest-first and testing each row
@@ -51,11 +60,11 @@ impl Store {
                 sql.push("q.domain_id IN (SELECT id FROM domains WHERE instr(name, ")
                     .push_bind(filter.domain.as_deref().unwrap_or("").to_ascii_lowercase())
                     .push(") > 0)");
-                push_filters(&mut sql, filter);
+                push_filters(&mut sql, filter, clients);
             }
             None => {
                 sql.push("1 = 1");
-                push_filters(&mut sql, filter);
+                push_filters(&mut sql, filter, clients);
             }
         }
         sql.push(" ORDER BY q.id DESC LIMIT ").push_bind(fetch);
@@ -74,6 +83,7 @@ impl Store {
         &self,
         ids: &[i64],
         filter: &QueryFilter,
+        clients: Option<&[i64]>,
         fetch: i64,
     ) -> Result<Vec<StoredRow>, StoreError> {
         if ids.is_empty() {
@@ -126,7 +136,7 @@ impl Store {
             .push(" AND q.domain_id IN (");
             push_ids(&mut sql);
             sql.push(")");
-            push_filters(&mut sql, filter);
+            push_filters(&mut sql, filter, clients);
             sql.push(" ORDER BY q.id DESC LIMIT ").push_bind(fetch);
             rows.extend(sql.build_query_as::<StoredRow>().fetch_all(reader).await?);
             if full {
@@ -137,6 +147,26 @@ impl Store {
         rows.sort_unstable_by_key(|row| std::cmp::Reverse(row.id));
         rows.truncate(usize::try_from(fetch).unwrap_or(usize::MAX));
         Ok(rows)
+    }
+
+    /// The ids of the clients the `client` (address) and `client_name` filters name, or `None`
+    /// when neither is set.
+    async fn matching_clients(&self, filter: &QueryFilter) -> Result<Option<Vec<i64>>, StoreError> {
+        if filter.client.is_none() && filter.client_name.is_none() {
+            return Ok(None);
+        }
+        let mut sql = QueryBuilder::<Sqlite>::new("SELECT id FROM clients WHERE 1 = 1");
+        if let Some(address) = &filter.client {
+            sql.push(" AND address = ").push_bind(address.clone());
+        }
+        if let Some(name) = &filter.client_name {
+            sql.push(" AND name = ").push_bind(name.clone());
+        }
+        let ids: Vec<(i64,)> = sql
+            .build_query_as()
+            .fetch_all(&self.pools().await?.reader)
+            .await?;
+        Ok(Some(ids.into_iter().map(|(id,)| id).collect()))
     }
 
     /// The ids of names containing `text` (a literal substring: `instr`, not `LIKE`, so `%` and
@@ -177,12 +207,26 @@ enum DomainMatch {
     Many,
 }
 
-/// Appends the filters other than `domain` as `AND` terms, every value bound.
-fn push_filters(sql: &mut QueryBuilder<Sqlite>, filter: &QueryFilter) {
-    if let Some(client) = &filter.client {
-        sql.push(" AND q.client_id = (SELECT id FROM clients WHERE address = ")
-            .push_bind(client.clone())
-            .push(")");
+/// Appends the filters other than `domain` as `AND` terms, every value bound; `clients` are the
+/// ids the client filters matched. One id is compared with `=`, which lets SQLite walk the
+/// by-client index newest first and stop at the page size.
+fn push_filters(sql: &mut QueryBuilder<Sqlite>, filter: &QueryFilter, clients: Option<&[i64]>) {
+    match clients {
+        Some([one]) => {
+            sql.push(" AND q.client_id = ").push_bind(*one);
+        }
+        Some(many) => {
+            sql.push(" AND q.client_id IN (");
+            let mut list = sql.separated(", ");
+            for id in many {
+                list.push_bind(*id);
+            }
+            sql.push(")");
+        }
+        None => {}
+    }
+    if let Some(protocol) = filter.protocol {
+        sql.push(" AND q.protocol = ").push_bind(protocol.code());
     }
     if let Some(status) = filter.status {
         sql.push(" AND q.status = ").push_bind(status.code());

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row};
 
+use crate::dns::arrival::Protocol;
 use crate::dns::outcome::Status;
 
 /// One query of the history.
@@ -12,6 +13,9 @@ use crate::dns::outcome::Status;
 pub struct QueryRow {
     pub time_us: i64,
     pub client: String,
+    /// The name the device gave itself, if it gave one.
+    pub client_name: Option<String>,
+    pub protocol: Protocol,
     pub domain: String,
     pub qtype: u16,
     pub status: Status,
@@ -33,7 +37,7 @@ pub struct StoredRow {
 /// The columns of a listed row, as [`StoredRow`] reads them.
 pub(super) const ROW_COLUMNS: &str = "SELECT q.id, q.time_us, c.address AS client, \
     d.name AS domain, q.qtype, q.status, q.rcode, q.rule, q.list, q.category, q.upstream, \
-    q.duration_us";
+    q.duration_us, q.protocol, NULLIF(c.name, '') AS client_name";
 
 impl FromRow<'_, SqliteRow> for StoredRow {
     fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
@@ -50,11 +54,18 @@ impl FromRow<'_, SqliteRow> for StoredRow {
             source: format!("unknown status code {code}").into(),
         })?;
         let upstream: Option<String> = row.try_get("upstream")?;
+        let code: i64 = row.try_get("protocol")?;
+        let protocol = Protocol::from_code(code).ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: "protocol".to_owned(),
+            source: format!("unknown protocol code {code}").into(),
+        })?;
         Ok(Self {
             id: row.try_get("id")?,
             row: QueryRow {
                 time_us: row.try_get("time_us")?,
                 client: row.try_get("client")?,
+                client_name: row.try_get("client_name")?,
+                protocol,
                 domain: row.try_get("domain")?,
                 qtype: small("qtype")?,
                 status,

@@ -18,6 +18,8 @@ use crate::dns::outcome::Status;
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ClientReport {
     pub client: String,
+    /// The name the device gave itself; a named device is reported apart from its address.
+    pub client_name: Option<String>,
     pub queries: i64,
     pub blocked: i64,
     /// Blocked queries per list category, most first (`uncategorized` for lists without one).
@@ -66,6 +68,9 @@ pub enum TopKind {
 pub struct TopItem {
     pub name: String,
     pub count: i64,
+    /// For clients: the device's own name, when it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
 }
 
 /// One timeline bucket: its start (µs) and counts.
@@ -86,7 +91,7 @@ impl Store {
         let sources = Sources::of(range);
         let distinct = |subject| {
             let mut sql = QueryBuilder::<Sqlite>::new("SELECT COUNT(DISTINCT id) FROM (");
-            sources.push_counts(&mut sql, subject);
+            sources.push_ids(&mut sql, subject);
             sql.push(")");
             sql
         };
@@ -126,19 +131,17 @@ impl Store {
         let reader = &self.pools().await?.reader;
         let sources = Sources::of(range);
         let mut totals = QueryBuilder::<Sqlite>::new(
-            "SELECT c.address, t.total, t.blocked FROM (SELECT id, SUM(n) AS total, \
-             SUM(blocked) AS blocked FROM (",
+            "SELECT t.id, c.address, NULLIF(c.name, ''), t.total, t.blocked FROM (SELECT id, \
+             SUM(n) AS total, SUM(blocked) AS blocked FROM (",
         );
-        sources.push_counts(&mut totals, Subject::Client);
+        sources.push_counts(&mut totals, Subject::Client, None);
         totals.push(") GROUP BY id) t JOIN clients c ON c.id = t.id");
-        let totals: Vec<(String, i64, i64)> = totals.build_query_as().fetch_all(reader).await?;
-        let mut lists = QueryBuilder::<Sqlite>::new(
-            "SELECT c.address, t.list, t.category, t.n FROM (SELECT client_id, list, category, \
-             SUM(n) AS n FROM (",
-        );
+        let totals: Vec<ClientTotals> = totals.build_query_as().fetch_all(reader).await?;
+        let mut lists =
+            QueryBuilder::<Sqlite>::new("SELECT client_id, list, category, SUM(n) FROM (");
         sources.push_client_lists(&mut lists);
-        lists.push(") GROUP BY client_id, list, category) t JOIN clients c ON c.id = t.client_id");
-        let lists: Vec<(String, String, String, i64)> =
+        lists.push(") GROUP BY client_id, list, category");
+        let lists: Vec<(i64, String, String, i64)> =
             lists.build_query_as().fetch_all(reader).await?;
         Ok(assemble_reports(totals, lists))
     }
@@ -153,33 +156,32 @@ impl Store {
             TopKind::Domains | TopKind::Blocked => (Subject::Domain, "domains d"),
             TopKind::Clients => (Subject::Client, "clients d"),
         };
-        let name = match subject {
-            Subject::Domain => "d.name",
-            Subject::Client => "d.address",
+        let (name, client_name) = match subject {
+            Subject::Domain => ("d.name", "NULL"),
+            Subject::Client => ("d.address", "NULLIF(d.name, '')"),
         };
         // Aggregation first; names are joined onto the few winners only.
-        let counted = match kind {
-            TopKind::Blocked => "blocked",
-            TopKind::Domains | TopKind::Clients => "n",
-        };
+        let only = (kind == TopKind::Blocked).then_some(Status::Blocked);
         let mut sql = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {name}, t.total FROM (SELECT id, SUM({counted}) AS total FROM ("
+            "SELECT {name}, t.total, {client_name} FROM (SELECT id, SUM(n) AS total FROM ("
         ));
-        Sources::of(range).push_counts(&mut sql, subject);
-        sql.push(format_args!(
-            ") GROUP BY id HAVING total > 0 ORDER BY total DESC, id LIMIT "
-        ))
-        .push_bind(i64::from(limit))
-        .push(format_args!(
-            ") t JOIN {names} ON d.id = t.id ORDER BY t.total DESC, {name}"
-        ));
-        let rows: Vec<(String, i64)> = sql
+        Sources::of(range).push_counts(&mut sql, subject, only);
+        sql.push(") GROUP BY id ORDER BY total DESC, id LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(format_args!(
+                ") t JOIN {names} ON d.id = t.id ORDER BY t.total DESC, {name}"
+            ));
+        let rows: Vec<(String, i64, Option<String>)> = sql
             .build_query_as()
             .fetch_all(&self.pools().await?.reader)
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(name, count)| TopItem { name, count })
+            .map(|(name, count, client_name)| TopItem {
+                name,
+                count,
+                client_name,
+            })
             .collect())
     }
 
@@ -229,24 +231,28 @@ impl Store {
     }
 }
 
+/// One client's id, address, device name, queries and blocked queries.
+type ClientTotals = (i64, String, Option<String>, i64, i64);
+
 /// The client report from per-client totals and per-client, per-list blocked counts.
 fn assemble_reports(
-    totals: Vec<(String, i64, i64)>,
-    lists: Vec<(String, String, String, i64)>,
+    totals: Vec<ClientTotals>,
+    lists: Vec<(i64, String, String, i64)>,
 ) -> Vec<ClientReport> {
+    let index: HashMap<i64, usize> = totals
+        .iter()
+        .enumerate()
+        .map(|(i, (id, ..))| (*id, i))
+        .collect();
     let mut reports: Vec<ClientReport> = totals
         .into_iter()
-        .map(|(client, queries, blocked)| ClientReport {
+        .map(|(_, client, client_name, queries, blocked)| ClientReport {
             client,
+            client_name,
             queries,
             blocked,
             ..ClientReport::default()
         })
-        .collect();
-    let index: HashMap<String, usize> = reports
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.client.clone(), i))
         .collect();
     for (client, list, category, blocked) in lists {
         let Some(report) = index.get(&client).and_then(|&i| reports.get_mut(i)) else {
@@ -279,6 +285,10 @@ fn assemble_reports(
             .by_list
             .sort_by(|a, b| b.blocked.cmp(&a.blocked).then(a.list.cmp(&b.list)));
     }
-    reports.sort_by(|a, b| b.blocked.cmp(&a.blocked).then(a.client.cmp(&b.client)));
+    reports.sort_by(|a, b| {
+        (b.blocked.cmp(&a.blocked))
+            .then(a.client.cmp(&b.client))
+            .then(a.client_name.cmp(&b.client_name))
+    });
     reports
 }

@@ -19,10 +19,6 @@ pub(super) struct Period {
     pub domains: &'static str,
     pub clients: &'static str,
     pub client_lists: &'static str,
-    /// How reads scan the domains table. Hourly: `NOT INDEXED` keeps SQLite on the primary
-    /// key's hour range; with the by-name index of migration 0002 its statistics sometimes
-    /// chose to walk that whole index instead.
-    domains_scan: &'static str,
     /// Hourly tables are keyed by time first, so retention drops the oldest hour per step;
     /// daily ones are keyed by name or client first and hold a day per name, so old days go in
     /// one statement.
@@ -35,7 +31,6 @@ pub(super) const HOURLY: Period = Period {
     domains: "hour_domains",
     clients: "hour_clients",
     client_lists: "hour_client_lists",
-    domains_scan: "hour_domains NOT INDEXED",
     time_first: true,
 };
 
@@ -45,7 +40,6 @@ pub(super) const DAILY: Period = Period {
     domains: "day_domains",
     clients: "day_clients",
     client_lists: "day_client_lists",
-    domains_scan: "day_domains",
     time_first: false,
 };
 
@@ -72,16 +66,18 @@ impl Subject {
             Self::Client => period.clients,
         }
     }
-
-    fn scan(self, period: &Period) -> &'static str {
-        match self {
-            Self::Domain => period.domains_scan,
-            Self::Client => period.clients,
-        }
-    }
 }
 
 impl Period {
+    /// How a read groups a time range of this period's tables by name or client. Hourly
+    /// tables are keyed time first, so the range is one stretch of the primary key, grouped in
+    /// memory; `+` stops SQLite from walking the by-name index instead (it does so to save that
+    /// grouping, and `NOT INDEXED` does not stop it on these tables), which is several times
+    /// slower. Daily tables are keyed name first and stream in key order.
+    fn group_prefix(&self) -> &'static str {
+        if self.time_first { "+" } else { "" }
+    }
+
     /// The retention statements for this period's tables: each deletes counts of periods that
     /// ended before the bound cutoff (`?1`, in this period's unit).
     pub fn retention_sql(&self) -> [String; 3] {
@@ -150,11 +146,40 @@ impl Sources {
             .chain(self.hours.iter().map(|hours| (&HOURLY, *hours)))
     }
 
+    /// Pushes a `UNION ALL` of rows `(id)`: every `subject` seen in this range, some more than
+    /// once (count them with `COUNT(DISTINCT id)`: one pass that dedups everything at once).
+    pub fn push_ids(&self, sql: &mut QueryBuilder<Sqlite>, subject: Subject) {
+        let column = subject.column();
+        let mut union = Union::default();
+        for (period, (first, end)) in self.periods() {
+            union.next(sql);
+            let unit = period.unit;
+            sql.push(format_args!(
+                "SELECT {column} AS id FROM {} WHERE {unit} >= ",
+                subject.table(period)
+            ))
+            .push_bind(first)
+            .push(format_args!(" AND {unit} < "))
+            .push_bind(end);
+        }
+        for (from, to) in &self.raw {
+            union.next(sql);
+            sql.push(format_args!("SELECT {column} AS id FROM queries WHERE "));
+            push_time_range(sql, *from, *to);
+        }
+        union.finish(sql, "SELECT 0 AS id");
+    }
+
     /// Pushes a `UNION ALL` of rows `(id, n, blocked)`: `n` queries of `subject` `id` in one
-    /// part of this range, `blocked` of them blocked. Each part is grouped by `id` on its own,
-    /// which on the daily tables (keyed name or client first) streams in key order, so the
-    /// outer query sums a few rows per `id` instead of grouping every count row.
-    pub fn push_counts(&self, sql: &mut QueryBuilder<Sqlite>, subject: Subject) {
+    /// part of this range, `blocked` of them blocked; with `only`, just queries of that status.
+    /// Each part is grouped on its own (hourly tables by `+id`, see [`Period::group_prefix`]),
+    /// so the outer query sums a few rows per `id`.
+    pub fn push_counts(
+        &self,
+        sql: &mut QueryBuilder<Sqlite>,
+        subject: Subject,
+        only: Option<Status>,
+    ) {
         let column = subject.column();
         let mut union = Union::default();
         for (period, (first, end)) in self.periods() {
@@ -166,12 +191,13 @@ impl Sources {
             .push_bind(Status::Blocked.code())
             .push(format_args!(
                 " THEN count ELSE 0 END) AS blocked FROM {} WHERE {unit} >= ",
-                subject.scan(period)
+                subject.table(period)
             ))
             .push_bind(first)
             .push(format_args!(" AND {unit} < "))
-            .push_bind(end)
-            .push(format_args!(" GROUP BY {column}"));
+            .push_bind(end);
+            push_status(sql, only);
+            sql.push(format_args!(" GROUP BY {}{column}", period.group_prefix()));
         }
         for (from, to) in &self.raw {
             union.next(sql);
@@ -179,11 +205,10 @@ impl Sources {
                 "SELECT {column} AS id, COUNT(*) AS n, SUM(status = "
             ))
             .push_bind(Status::Blocked.code())
-            .push(") AS blocked FROM queries WHERE time_us >= ")
-            .push_bind(*from)
-            .push(" AND time_us < ")
-            .push_bind(*to)
-            .push(format_args!(" GROUP BY {column}"));
+            .push(") AS blocked FROM queries WHERE ");
+            push_time_range(sql, *from, *to);
+            push_status(sql, only);
+            sql.push(format_args!(" GROUP BY {column}"));
         }
         union.finish(sql, "SELECT 0 AS id, 0 AS n, 0 AS blocked");
     }
@@ -207,12 +232,10 @@ impl Sources {
             union.next(sql);
             sql.push(
                 "SELECT client_id, list, COALESCE(category, '') AS category, COUNT(*) AS n \
-                 FROM queries WHERE time_us >= ",
-            )
-            .push_bind(*from)
-            .push(" AND time_us < ")
-            .push_bind(*to)
-            .push(" AND list IS NOT NULL GROUP BY client_id, list, category");
+                 FROM queries WHERE ",
+            );
+            push_time_range(sql, *from, *to);
+            sql.push(" AND list IS NOT NULL GROUP BY client_id, list, category");
         }
         union.finish(
             sql,
@@ -238,15 +261,27 @@ pub(super) fn push_minute_counts(sql: &mut QueryBuilder<Sqlite>, range: TimeRang
     for (from, to) in split.partial {
         union.next(sql);
         sql.push(format_args!(
-            "SELECT time_us / {MINUTE_US} AS minute, status, COUNT(*) AS n FROM queries \
-             WHERE time_us >= "
-        ))
-        .push_bind(from)
-        .push(" AND time_us < ")
-        .push_bind(to)
-        .push(" GROUP BY minute, status");
+            "SELECT time_us / {MINUTE_US} AS minute, status, COUNT(*) AS n FROM queries WHERE "
+        ));
+        push_time_range(sql, from, to);
+        sql.push(" GROUP BY minute, status");
     }
     union.finish(sql, "SELECT 0 AS minute, 0 AS status, 0 AS n");
+}
+
+/// `time_us >= from AND time_us < to`, bound.
+fn push_time_range(sql: &mut QueryBuilder<Sqlite>, from: i64, to: i64) {
+    sql.push("time_us >= ")
+        .push_bind(from)
+        .push(" AND time_us < ")
+        .push_bind(to);
+}
+
+/// ` AND status = ?` when only one status counts.
+fn push_status(sql: &mut QueryBuilder<Sqlite>, only: Option<Status>) {
+    if let Some(status) = only {
+        sql.push(" AND status = ").push_bind(status.code());
+    }
 }
 
 /// Joins the parts of a `UNION ALL`.

@@ -12,7 +12,7 @@ use super::tables::{DAILY, HOURLY, MINUTE_COUNTS, PERIODS, Subject};
 use super::time::MINUTE_US;
 use super::{Store, StoreError};
 
-/// Rows per INSERT statement: 500 rows × 12 values stays far below SQLite's 32,766 variables,
+/// Rows per INSERT statement: 500 rows × 13 values stays far below SQLite's 32,766 variables,
 /// and a fixed size lets the statement cache reuse the prepared statement.
 const ROWS_PER_STATEMENT: usize = 500;
 /// Names kept in the interner before it is emptied: bounds memory on a long-running box.
@@ -50,7 +50,8 @@ impl CountKey for ListKey {
     }
 }
 
-/// Ids of names and clients already in the database, so most rows need no lookup.
+/// Ids of names and clients already in the database, so most rows need no lookup. A client
+/// is keyed by [`client_key`].
 #[derive(Debug, Default)]
 pub struct Interner {
     domains: HashMap<String, i64>,
@@ -66,25 +67,47 @@ enum Dictionary {
     Clients,
 }
 
+/// A client's key in the interner: its address, and its device name after a space when it has
+/// one (neither an address nor a device name holds a space).
+fn client_key(row: &QueryRow) -> String {
+    match &row.client_name {
+        Some(name) => format!("{} {name}", row.client),
+        None => row.client.clone(),
+    }
+}
+
 impl Dictionary {
-    fn insert_sql(self) -> &'static str {
+    /// The table with its key columns, and those columns as a key expression.
+    fn table(self) -> (&'static str, &'static str) {
         match self {
-            Self::Domains => "INSERT INTO domains (name) ",
-            Self::Clients => "INSERT INTO clients (address) ",
+            Self::Domains => ("domains (name)", "name"),
+            Self::Clients => ("clients (address, name)", "address, name"),
         }
     }
 
-    fn select_sql(self) -> &'static str {
+    /// The key columns of `key`, bound in order.
+    fn bind_key(self, values: &mut Separated<'_, Sqlite, &'static str>, key: &str) {
         match self {
-            Self::Domains => "SELECT name, id FROM domains WHERE name IN (",
-            Self::Clients => "SELECT address, id FROM clients WHERE address IN (",
+            Self::Domains => {
+                values.push_bind(key.to_owned());
+            }
+            Self::Clients => {
+                let (address, name) = key.split_once(' ').unwrap_or((key, ""));
+                values
+                    .push_bind(address.to_owned())
+                    .push_bind(name.to_owned());
+            }
         }
     }
 
-    fn conflict_sql(self) -> &'static str {
+    /// The key as read back: the same form as [`client_key`] for clients.
+    fn key_sql(self) -> &'static str {
         match self {
-            Self::Domains => " ON CONFLICT (name) DO NOTHING",
-            Self::Clients => " ON CONFLICT (address) DO NOTHING",
+            Self::Domains => "SELECT name, id FROM domains WHERE (name) IN (VALUES ",
+            Self::Clients => {
+                "SELECT CASE name WHEN '' THEN address ELSE address || ' ' || name END, id \
+                 FROM clients WHERE (address, name) IN (VALUES "
+            }
         }
     }
 }
@@ -116,10 +139,11 @@ impl Store {
             &interner.domains,
         )
         .await?;
+        let client_keys: Vec<String> = rows.iter().map(client_key).collect();
         let clients = resolve_ids(
             &mut tx,
             Dictionary::Clients,
-            rows.iter().map(|r| r.client.as_str()),
+            client_keys.iter().map(String::as_str),
             &interner.clients,
         )
         .await?;
@@ -130,14 +154,15 @@ impl Store {
                 .copied()
                 .unwrap_or(0)
         };
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let keyed: Vec<(&QueryRow, &String)> = rows.iter().zip(&client_keys).collect();
+        for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO queries (time_us, client_id, domain_id, qtype, status, rcode, rule, list, category, upstream, duration_us) ",
+                "INSERT INTO queries (time_us, client_id, domain_id, qtype, status, rcode, rule, list, category, upstream, duration_us, protocol) ",
             );
-            insert.push_values(chunk, |mut values, row| {
+            insert.push_values(chunk, |mut values, (row, client)| {
                 values
                     .push_bind(row.time_us)
-                    .push_bind(id_of(&clients, &interner.clients, &row.client))
+                    .push_bind(id_of(&clients, &interner.clients, client))
                     .push_bind(id_of(&domains, &interner.domains, &row.domain))
                     .push_bind(i64::from(row.qtype))
                     .push_bind(row.status.code())
@@ -146,7 +171,8 @@ impl Store {
                     .push_bind(row.list.clone())
                     .push_bind(row.category.clone())
                     .push_bind(row.upstream.as_deref().map(str::to_owned))
-                    .push_bind(row.duration_us);
+                    .push_bind(row.duration_us)
+                    .push_bind(row.protocol.code());
             });
             insert.build().execute(&mut *tx).await?;
         }
@@ -154,13 +180,13 @@ impl Store {
         // Per period (hourly, daily) and subject (domain, client): [period, id, status] counts.
         let mut periods: [[HashMap<[i64; 3], i64>; 2]; 2] = Default::default();
         let mut client_lists: [HashMap<ListKey, i64>; 2] = Default::default();
-        for row in rows {
+        for (row, client) in &keyed {
             let status = row.status.code();
             *minutes
                 .entry([row.time_us.div_euclid(MINUTE_US), status])
                 .or_default() += 1;
             let domain = id_of(&domains, &interner.domains, &row.domain);
-            let client = id_of(&clients, &interner.clients, &row.client);
+            let client = id_of(&clients, &interner.clients, client);
             for (i, period) in PERIODS.iter().enumerate() {
                 let number = row.time_us.div_euclid(period.size_us);
                 for (counts, id) in periods[i].iter_mut().zip([domain, client]) {
@@ -284,16 +310,19 @@ async fn resolve_ids<'a>(
     missing.dedup();
     let mut found = HashMap::with_capacity(missing.len());
     for chunk in missing.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(dictionary.insert_sql());
+        let (table, key_columns) = dictionary.table();
+        let mut insert = QueryBuilder::<Sqlite>::new(format!("INSERT INTO {table} "));
         insert.push_values(chunk, |mut values, value| {
-            values.push_bind(*value);
+            dictionary.bind_key(&mut values, value)
         });
-        insert.push(dictionary.conflict_sql());
+        insert.push(format_args!(" ON CONFLICT ({key_columns}) DO NOTHING"));
         insert.build().execute(&mut *tx).await?;
-        let mut select = QueryBuilder::<Sqlite>::new(dictionary.select_sql());
-        let mut list = select.separated(", ");
-        for value in chunk {
-            list.push_bind(*value);
+        let mut select = QueryBuilder::<Sqlite>::new(dictionary.key_sql());
+        for (i, value) in chunk.iter().enumerate() {
+            select.push(if i == 0 { "(" } else { ", (" });
+            let mut columns = select.separated(", ");
+            dictionary.bind_key(&mut columns, value);
+            select.push(")");
         }
         select.push(")");
         let rows: Vec<(String, i64)> = select.build_query_as().fetch_all(&mut *tx).await?;

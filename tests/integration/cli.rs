@@ -47,6 +47,19 @@ fn bad_configs_exit_2_naming_file_and_key() {
         ),
         ("[blocking]\nlists = [\"missing.txt\"]\n", "blocking.lists"),
         ("[api]\nlisten = \"0.0.0.0:8080\"\n", "api.token"),
+        ("[api]\npassword = \"hunter2\"\n", "api.password"),
+        (
+            "[api]\npassword = \"$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$Zm9vYmFyYmF6\"\n",
+            "api.password",
+        ),
+        ("[api]\nsession_timeout = \"0s\"\n", "api.session_timeout"),
+        (
+            "[tls]\ncert = \"missing.crt\"\nkey = \"missing.key\"\n",
+            "tls.cert",
+        ),
+        ("[tls]\ncert = \"block.txt\"\n", "tls.key"),
+        ("[tls]\nnames = [\"not a name\"]\n", "tls.names"),
+        ("[dns]\ntls_listen = [\"127.0.0.1\"]\n", "dns.tls_listen"),
     ];
     for (config, key) in cases {
         let dir = config_dir(config, "");
@@ -60,6 +73,85 @@ fn bad_configs_exit_2_naming_file_and_key() {
     let out = hush(&["check-config", "--config", "/nonexistent/hush.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("/nonexistent/hush.toml"));
+}
+
+/// `hash-password` reads a line from standard input and prints an argon2id hash that a config
+/// accepts as `api.password` (the login with it is tested in `sessions.rs`).
+#[test]
+fn hash_password_prints_a_hash_the_config_accepts() {
+    use std::io::Write;
+    let run = |input: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hush"))
+            .arg("hash-password")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run("correct horse\n");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let hash = text(&out.stdout).trim().to_owned();
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    assert_ne!(text(&run("correct horse\n").stdout).trim(), hash, "salted");
+    let dir = config_dir(
+        &format!("[blocking]\nlists = [\"block.txt\"]\n[api]\npassword = \"{hash}\"\n"),
+        "",
+    );
+    let path = dir.path().join("hush.toml");
+    let check = hush(&["check-config", "--config", path.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    let empty = run("\n");
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(text(&empty.stderr).contains("empty"));
+}
+
+/// A key that does not belong to its certificate, or a file that holds no certificate, is a
+/// config error naming the key.
+#[test]
+fn a_broken_certificate_pair_is_a_config_error() {
+    let dir = config_dir("", "");
+    let pair = |stem: &str| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["dns.test".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        std::fs::write(dir.path().join(format!("{stem}.crt")), cert.pem()).unwrap();
+        std::fs::write(dir.path().join(format!("{stem}.key")), key.serialize_pem()).unwrap();
+    };
+    pair("one");
+    pair("two");
+    let cases = [
+        ("one.crt", "one.key", None),
+        ("one.crt", "two.key", Some(("tls.key", "does not belong"))),
+        ("block.txt", "one.key", Some(("tls.cert", "no certificate"))),
+        ("one.crt", "block.txt", Some(("tls.key", "no private key"))),
+    ];
+    for (cert, key, expected) in cases {
+        let config = format!(
+            "[blocking]\nlists = [\"block.txt\"]\n[tls]\ncert = \"{cert}\"\nkey = \"{key}\"\n"
+        );
+        std::fs::write(dir.path().join("hush.toml"), config).unwrap();
+        let path = dir.path().join("hush.toml");
+        let out = hush(&["check-config", "--config", path.to_str().unwrap()]);
+        let stderr = text(&out.stderr);
+        match expected {
+            None => assert_eq!(out.status.code(), Some(0), "{cert}/{key}: {stderr}"),
+            Some((config_key, message)) => {
+                assert_eq!(out.status.code(), Some(2), "{cert}/{key}: {stderr}");
+                assert!(stderr.contains(config_key), "{stderr}");
+                assert!(stderr.contains(message), "{stderr}");
+            }
+        }
+    }
 }
 
 #[test]

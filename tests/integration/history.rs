@@ -561,6 +561,8 @@ async fn a_rare_name_pages_across_hours_newest_first_without_gaps() {
 fn row(time_us: i64, domain: &str) -> hush::store::QueryRow {
     hush::store::QueryRow {
         time_us,
+        client_name: None,
+        protocol: hush::dns::arrival::Protocol::Udp,
         client: "192.168.1.23".into(),
         domain: domain.into(),
         qtype: 1,

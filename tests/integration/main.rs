@@ -7,6 +7,7 @@ mod cli;
 mod corpus;
 mod dashboard;
 mod egress;
+mod encrypted;
 mod faults;
 mod forwarding;
 mod fuzz_seeds;

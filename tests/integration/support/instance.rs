@@ -121,9 +121,17 @@ pub async fn start_logged_in(
     } else {
         "database = \"history.db\"\n"
     };
+    // Keys of `[dns]` in `extra` join the `[dns]` table written here (TOML has no second one).
+    let (dns_extra, extra) = match extra.strip_prefix("[dns]\n") {
+        Some(rest) => match rest.find("\n[") {
+            Some(end) => (&rest[..=end], &rest[end + 1..]),
+            None => (rest, ""),
+        },
+        None => ("", extra),
+    };
     let text = format!(
         "[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"udp://{upstream}\"]\nupstream_timeout = \"1s\"\n\
-         {blocking}[querylog]\n{database}{extra}"
+         {dns_extra}{blocking}[querylog]\n{database}{extra}"
     );
     let text = if text.contains("[api]") {
         text

@@ -5,12 +5,14 @@ mod browser;
 mod client;
 mod instance;
 mod namespace;
+mod tls;
 mod upstream;
 
 pub use browser::*;
 pub use client::*;
 pub use instance::*;
 pub use namespace::*;
+pub use tls::*;
 pub use upstream::*;
 
 use std::path::Path;
