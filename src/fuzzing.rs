@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use base64::Engine as _;
+use hyper::Method;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 
@@ -16,6 +18,7 @@ use crate::config::{
 };
 use crate::dns::arrival::Arrival;
 use crate::dns::handler::DnsHandler;
+use crate::dns::https::read_query;
 use crate::dns::metrics::DnsMetrics;
 use crate::dns::outcome::EventSink;
 use crate::dns::policy::{BlockingSwitch, Policy};
@@ -110,6 +113,37 @@ impl RequestFuzzer {
                 && let Err(err) = hickory_proto::op::Message::from_vec(&reply)
             {
                 panic!("hush produced a response it cannot parse back: {err}");
+            }
+        }
+    }
+}
+
+impl RequestFuzzer {
+    /// Arbitrary bytes as a DNS-over-HTTPS request, through the same parsing as the HTTPS
+    /// listener: up to the first zero byte a path under `/dns-query`, the rest the message, sent
+    /// as a POST body and as a GET `?dns=` parameter.
+    pub fn run_https(&self, data: &[u8]) {
+        let (path, message) = match data.iter().position(|byte| *byte == 0) {
+            Some(at) => (&data[..at], &data[at + 1..]),
+            None => (&[][..], data),
+        };
+        let path = String::from_utf8_lossy(path);
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(message);
+        let source = SocketAddr::from(([127, 0, 0, 1], 5353));
+        let requests = [
+            (Method::POST, format!("/dns-query{path}")),
+            (Method::GET, format!("/dns-query{path}?dns={encoded}")),
+        ];
+        for (method, uri) in requests {
+            let Ok(uri) = uri.parse::<hyper::Uri>() else {
+                continue;
+            };
+            let parsed = read_query(&method, &uri, Some("application/dns-message"), message, source);
+            if let Ok((query, arrival)) = parsed
+                && let Some(reply) = self.runtime.block_on(self.handler.answer(&query, &arrival))
+                && let Err(err) = hickory_proto::op::Message::from_vec(&reply)
+            {
+                panic!("hush produced a DoH response it cannot parse back: {err}");
             }
         }
     }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::tables::{Sources, Subject, push_minute_counts};
+use super::tables::{Count, Sources, Subject, push_minute_counts};
 use super::time::{MINUTE_US, TimeRange};
 use super::{Store, StoreError};
 use crate::dns::outcome::Status;
@@ -134,7 +134,7 @@ impl Store {
             "SELECT t.id, c.address, NULLIF(c.name, ''), t.total, t.blocked FROM (SELECT id, \
              SUM(n) AS total, SUM(blocked) AS blocked FROM (",
         );
-        sources.push_counts(&mut totals, Subject::Client, None);
+        sources.push_counts(&mut totals, Subject::Client, Count::AllAndBlocked);
         totals.push(") GROUP BY id) t JOIN clients c ON c.id = t.id");
         let totals: Vec<ClientTotals> = totals.build_query_as().fetch_all(reader).await?;
         let mut lists =
@@ -161,11 +161,14 @@ impl Store {
             Subject::Client => ("d.address", "NULLIF(d.name, '')"),
         };
         // Aggregation first; names are joined onto the few winners only.
-        let only = (kind == TopKind::Blocked).then_some(Status::Blocked);
+        let count = match kind {
+            TopKind::Blocked => Count::Only(Status::Blocked),
+            TopKind::Domains | TopKind::Clients => Count::All,
+        };
         let mut sql = QueryBuilder::<Sqlite>::new(format!(
             "SELECT {name}, t.total, {client_name} FROM (SELECT id, SUM(n) AS total FROM ("
         ));
-        Sources::of(range).push_counts(&mut sql, subject, only);
+        Sources::of(range).push_counts(&mut sql, subject, count);
         sql.push(") GROUP BY id ORDER BY total DESC, id LIMIT ")
             .push_bind(i64::from(limit))
             .push(format_args!(

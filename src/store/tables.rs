@@ -170,47 +170,51 @@ impl Sources {
         union.finish(sql, "SELECT 0 AS id");
     }
 
-    /// Pushes a `UNION ALL` of rows `(id, n, blocked)`: `n` queries of `subject` `id` in one
-    /// part of this range, `blocked` of them blocked; with `only`, just queries of that status.
-    /// Each part is grouped on its own (hourly tables by `+id`, see [`Period::group_prefix`]),
-    /// so the outer query sums a few rows per `id`.
-    pub fn push_counts(
-        &self,
-        sql: &mut QueryBuilder<Sqlite>,
-        subject: Subject,
-        only: Option<Status>,
-    ) {
+    /// Pushes a `UNION ALL` of rows `(id, n)`, or `(id, n, blocked)` for
+    /// [`Count::AllAndBlocked`]: `n` queries of `subject` `id` in one part of this range (of one
+    /// status for [`Count::Only`]), `blocked` of them blocked. Each part is grouped on its own
+    /// (hourly tables by `+id`, see [`Period::group_prefix`]), so the outer query sums a few
+    /// rows per `id`.
+    pub fn push_counts(&self, sql: &mut QueryBuilder<Sqlite>, subject: Subject, count: Count) {
         let column = subject.column();
         let mut union = Union::default();
         for (period, (first, end)) in self.periods() {
             union.next(sql);
             let unit = period.unit;
+            sql.push(format_args!("SELECT {column} AS id, SUM(count) AS n"));
+            if count == Count::AllAndBlocked {
+                sql.push(", SUM(CASE WHEN status = ")
+                    .push_bind(Status::Blocked.code())
+                    .push(" THEN count ELSE 0 END) AS blocked");
+            }
             sql.push(format_args!(
-                "SELECT {column} AS id, SUM(count) AS n, SUM(CASE WHEN status = "
-            ))
-            .push_bind(Status::Blocked.code())
-            .push(format_args!(
-                " THEN count ELSE 0 END) AS blocked FROM {} WHERE {unit} >= ",
+                " FROM {} WHERE {unit} >= ",
                 subject.table(period)
             ))
             .push_bind(first)
             .push(format_args!(" AND {unit} < "))
             .push_bind(end);
-            push_status(sql, only);
+            count.push_filter(sql);
             sql.push(format_args!(" GROUP BY {}{column}", period.group_prefix()));
         }
         for (from, to) in &self.raw {
             union.next(sql);
-            sql.push(format_args!(
-                "SELECT {column} AS id, COUNT(*) AS n, SUM(status = "
-            ))
-            .push_bind(Status::Blocked.code())
-            .push(") AS blocked FROM queries WHERE ");
+            sql.push(format_args!("SELECT {column} AS id, COUNT(*) AS n"));
+            if count == Count::AllAndBlocked {
+                sql.push(", SUM(status = ")
+                    .push_bind(Status::Blocked.code())
+                    .push(") AS blocked");
+            }
+            sql.push(" FROM queries WHERE ");
             push_time_range(sql, *from, *to);
-            push_status(sql, only);
+            count.push_filter(sql);
             sql.push(format_args!(" GROUP BY {column}"));
         }
-        union.finish(sql, "SELECT 0 AS id, 0 AS n, 0 AS blocked");
+        let empty = match count {
+            Count::AllAndBlocked => "SELECT 0 AS id, 0 AS n, 0 AS blocked",
+            Count::All | Count::Only(_) => "SELECT 0 AS id, 0 AS n",
+        };
+        union.finish(sql, empty);
     }
 
     /// Pushes a `UNION ALL` of rows `(client_id, list, category, n)`: `n` blocked queries of a
@@ -277,10 +281,21 @@ fn push_time_range(sql: &mut QueryBuilder<Sqlite>, from: i64, to: i64) {
         .push_bind(to);
 }
 
-/// ` AND status = ?` when only one status counts.
-fn push_status(sql: &mut QueryBuilder<Sqlite>, only: Option<Status>) {
-    if let Some(status) = only {
-        sql.push(" AND status = ").push_bind(status.code());
+/// What [`Sources::push_counts`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Count {
+    All,
+    /// Only queries of this status.
+    Only(Status),
+    /// All queries, and the blocked ones apart.
+    AllAndBlocked,
+}
+
+impl Count {
+    fn push_filter(self, sql: &mut QueryBuilder<Sqlite>) {
+        if let Self::Only(status) = self {
+            sql.push(" AND status = ").push_bind(status.code());
+        }
     }
 }
 

@@ -101,3 +101,16 @@ fn dns_request_seeds() {
         }
     }
 }
+
+#[test]
+fn doh_request_seeds() {
+    let fuzzer = hush::fuzzing::RequestFuzzer::new();
+    for seed in seeds("doh_request") {
+        for cut in 0..=seed.len() {
+            fuzzer.run_https(&seed[..cut]);
+        }
+        for mutant in mutations(&seed, MUTATIONS_PER_SEED) {
+            fuzzer.run_https(&mutant);
+        }
+    }
+}
