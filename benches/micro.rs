@@ -105,6 +105,7 @@ fn answer(name: &Name) -> Reply {
             RData::A(A(Ipv4Addr::new(192, 0, 2, 1))),
         )],
         authorities: Vec::new(),
+        authoritative: false,
     }
 }
 

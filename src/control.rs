@@ -12,6 +12,7 @@ use tokio::task::JoinError;
 use tracing::{info, warn};
 
 use crate::config::{Config, ConfigError};
+use crate::dns::local::LocalRecords;
 use crate::dns::metrics::DnsMetrics;
 use crate::dns::outcome::EventSink;
 use crate::dns::policy::{BlockingSwitch, Policy};
@@ -84,6 +85,9 @@ impl Control {
         );
         let dns = SharedHandles {
             policy: Arc::new(ArcSwap::from_pointee(policy)),
+            local: Arc::new(ArcSwap::from_pointee(LocalRecords::new(
+                &parts.config.local,
+            ))),
             switch: Arc::new(BlockingSwitch::new(parts.config.blocking.enabled)),
             events: parts.events,
             metrics: Arc::new(DnsMetrics::default()),
@@ -181,6 +185,9 @@ impl Control {
             reports: compiled.reports,
             loaded: SystemTime::now(),
         }));
+        self.dns
+            .local
+            .store(Arc::new(LocalRecords::new(&config.local)));
         let running = self.config.load();
         if running.blocking.enabled != config.blocking.enabled {
             if config.blocking.enabled {
@@ -189,11 +196,12 @@ impl Control {
                 self.dns.switch.turn_off(None);
             }
         }
+        // Lists, [blocking] and [local] apply at once; the rest needs a restart.
         if running.dns != config.dns
             || running.api != config.api
             || running.querylog != config.querylog
         {
-            warn!("changes outside [blocking] take effect after a restart");
+            warn!("changes outside [blocking] and [local] take effect after a restart");
         }
         self.config.store(Arc::new(config));
         info!(

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use base64::Engine as _;
-use hyper::Method;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
+use hyper::Method;
 
 use crate::config::{
     BlockingConfig, ClientNet, Config, DnsConfig, HumanDuration, Transport, Upstream,
@@ -19,6 +19,7 @@ use crate::config::{
 use crate::dns::arrival::Arrival;
 use crate::dns::handler::DnsHandler;
 use crate::dns::https::read_query;
+use crate::dns::local::LocalRecords;
 use crate::dns::metrics::DnsMetrics;
 use crate::dns::outcome::EventSink;
 use crate::dns::policy::{BlockingSwitch, Policy};
@@ -86,6 +87,7 @@ impl RequestFuzzer {
         };
         let shared = SharedHandles {
             policy: Arc::new(ArcSwap::from_pointee(policy)),
+            local: Arc::new(ArcSwap::from_pointee(LocalRecords::default())),
             switch: Arc::new(BlockingSwitch::new(true)),
             events: Arc::new(EventSink::disabled()),
             metrics: Arc::new(DnsMetrics::default()),
@@ -138,7 +140,13 @@ impl RequestFuzzer {
             let Ok(uri) = uri.parse::<hyper::Uri>() else {
                 continue;
             };
-            let parsed = read_query(&method, &uri, Some("application/dns-message"), message, source);
+            let parsed = read_query(
+                &method,
+                &uri,
+                Some("application/dns-message"),
+                message,
+                source,
+            );
             if let Ok((query, arrival)) = parsed
                 && let Some(reply) = self.runtime.block_on(self.handler.answer(&query, &arrival))
                 && let Err(err) = hickory_proto::op::Message::from_vec(&reply)

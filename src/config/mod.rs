@@ -6,6 +6,7 @@
 mod block_answer;
 mod duration;
 mod list_entry;
+mod local;
 mod network;
 mod sections;
 mod upstream;
@@ -14,6 +15,7 @@ mod validate;
 pub use block_answer::BlockAnswer;
 pub use duration::HumanDuration;
 pub use list_entry::{ListEntry, ListLocation, validate_category};
+pub use local::{ClientNames, ForwardZone, LocalConfig, LocalValue};
 pub use network::ClientNet;
 pub use sections::{ApiConfig, BlockingConfig, DnsConfig, QueryLogConfig, TlsConfig};
 pub use upstream::{Transport, Upstream};
@@ -49,6 +51,7 @@ pub struct Config {
     pub querylog: QueryLogConfig,
     pub api: ApiConfig,
     pub tls: TlsConfig,
+    pub local: LocalConfig,
 }
 
 impl Config {
@@ -112,6 +115,7 @@ impl Config {
             &mut self.querylog.database,
             &mut self.tls.cert,
             &mut self.tls.key,
+            &mut self.dns.upstream_ca,
         ] {
             if !path.as_os_str().is_empty() && path.is_relative() {
                 *path = base.join(&*path);

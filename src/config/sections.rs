@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{BlockAnswer, ClientNet, HumanDuration, ListEntry, ListLocation, Upstream};
+use super::{
+    BlockAnswer, ClientNames, ClientNet, ForwardZone, HumanDuration, ListEntry, ListLocation,
+    Upstream,
+};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -40,6 +43,14 @@ pub struct DnsConfig {
     pub tls_listen: Vec<SocketAddr>,
     /// Addresses to serve DNS over HTTPS on (RFC 8484, at `/dns-query`), e.g. `0.0.0.0:443`.
     pub https_listen: Vec<SocketAddr>,
+    /// Conditional forwarding: names under a zone go to that zone's upstreams (longest zone
+    /// wins); the general upstreams never see them.
+    pub forward: Vec<ForwardZone>,
+    /// How clients are named in the history.
+    pub client_names: ClientNames,
+    /// Extra PEM root certificates trusted for `tls://` and `https://` upstreams (a private
+    /// resolver's CA); empty: the public roots only.
+    pub upstream_ca: PathBuf,
 }
 
 impl Default for DnsConfig {
@@ -77,6 +88,9 @@ impl Default for DnsConfig {
             max_tcp_connections: 256,
             tls_listen: Vec::new(),
             https_listen: Vec::new(),
+            forward: Vec::new(),
+            client_names: ClientNames::default(),
+            upstream_ca: PathBuf::new(),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Display;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::{Config, ConfigError, HumanDuration};
+use super::{Config, ConfigError, HumanDuration, LocalValue};
 
 const SECOND: Duration = Duration::from_secs(1);
 const MINUTE: Duration = Duration::from_secs(60);
@@ -39,7 +39,7 @@ impl Config {
     /// Checks what the types alone cannot: ranges and combinations of values.
     pub(super) fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let dns = &self.dns;
-        let checks: [(&str, Problem); 19] = [
+        let checks: [(&str, Problem); 22] = [
             ("dns.listen", non_empty(dns.listen.len(), "address")),
             ("dns.listen", no_repeats(&dns.listen)),
             ("dns.upstreams", non_empty(dns.upstreams.len(), "upstream")),
@@ -82,6 +82,12 @@ impl Config {
             ("dns.tls_listen", no_repeats(&dns.tls_listen)),
             ("dns.https_listen", no_repeats(&dns.https_listen)),
             ("tls.names", server_names(&self.tls.names)),
+            ("dns.forward", self.forward_zones()),
+            ("local.records", self.local_records()),
+            (
+                "local.ttl",
+                duration_within(self.local.ttl, Duration::ZERO, WEEK),
+            ),
             ("dns.https_listen", self.listeners_apart()),
         ];
         for (key, problem) in checks {
@@ -117,6 +123,39 @@ impl Config {
                 None => Ok(()),
             },
         }
+    }
+
+    /// Every forward entry names valid zones and at least one upstream; no zone twice.
+    fn forward_zones(&self) -> Problem {
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, forward) in self.dns.forward.iter().enumerate() {
+            if forward.zones.is_empty() || forward.upstreams.is_empty() {
+                return Err(format!("entry {}: needs zones and upstreams", i + 1));
+            }
+            server_names(&forward.zones).map_err(|why| format!("entry {}: {why}", i + 1))?;
+            for zone in &forward.zones {
+                if seen.contains(&zone.as_str()) {
+                    return Err(format!("zone {zone:?} is listed twice"));
+                }
+                seen.push(zone);
+            }
+        }
+        Ok(())
+    }
+
+    /// Local names are DNS names; an alias points at a DNS name that is not itself.
+    fn local_records(&self) -> Problem {
+        for (name, value) in &self.local.records {
+            server_names(std::slice::from_ref(name))?;
+            if let LocalValue::Alias(target) = value {
+                server_names(std::slice::from_ref(target))
+                    .map_err(|_| format!("{name}: {target:?} is neither an address nor a name"))?;
+                if target.eq_ignore_ascii_case(name) {
+                    return Err(format!("{name} is an alias of itself"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// No address serves two of plain DNS, DNS over TLS and DNS over HTTPS (port 0 asks for

@@ -132,6 +132,7 @@ impl AnswerCache {
             rcode: entry.reply.rcode,
             answers: count_down(&entry.reply.answers),
             authorities: count_down(&entry.reply.authorities),
+            authoritative: false,
         })
     }
 
@@ -180,6 +181,7 @@ mod tests {
             rcode: ResponseCode::NoError,
             answers: vec![record],
             authorities: Vec::new(),
+            authoritative: false,
         };
         (LowerName::from(name), reply)
     }

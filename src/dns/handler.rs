@@ -157,7 +157,7 @@ impl DnsHandler {
 fn encode(request: &Request, reply: &Reply, edns: Option<&Edns>) -> Option<Vec<u8>> {
     let mut metadata = Metadata::response_from_request(&request.metadata);
     metadata.recursion_available = true;
-    metadata.authoritative = false;
+    metadata.authoritative = reply.authoritative;
     metadata.response_code = reply.rcode;
     let mut builder = MessageResponseBuilder::from_message_request(request);
     if let Some(edns) = edns {

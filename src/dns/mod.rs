@@ -9,6 +9,7 @@ pub mod cache;
 pub mod handler;
 pub mod https;
 pub mod listener;
+pub mod local;
 pub mod metrics;
 pub mod outcome;
 pub mod pipeline;

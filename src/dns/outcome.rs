@@ -22,6 +22,8 @@ pub enum Outcome {
     Forwarded { upstream: Arc<str> },
     /// Answered from the answer cache.
     Cached,
+    /// Answered from the local records, authoritatively.
+    Local,
     /// Answered locally with a block answer.
     Blocked(Blocked),
     /// Not served, on purpose.
@@ -36,6 +38,7 @@ impl Outcome {
         match self {
             Self::Forwarded { .. } => Status::Forwarded,
             Self::Cached => Status::Cached,
+            Self::Local => Status::Local,
             Self::Blocked(_) => Status::Blocked,
             Self::Refused(_) => Status::Refused,
             Self::Failed(_) => Status::Failed,
@@ -52,15 +55,17 @@ pub enum Status {
     Blocked = 2,
     Refused = 3,
     Failed = 4,
+    Local = 5,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::Forwarded,
         Status::Cached,
         Status::Blocked,
         Status::Refused,
         Status::Failed,
+        Status::Local,
     ];
 
     /// The stored code; also the index into per-status counters.
@@ -83,6 +88,7 @@ impl Status {
             Self::Blocked => "blocked",
             Self::Refused => "refused",
             Self::Failed => "failed",
+            Self::Local => "local",
         }
     }
 
@@ -287,7 +293,7 @@ mod tests {
         assert_eq!("Blocked".parse::<Status>(), Err(UnknownStatus));
         assert_eq!(
             Status::names(),
-            "forwarded, cached, blocked, refused or failed"
+            "forwarded, cached, blocked, refused, failed or local"
         );
     }
 }

@@ -11,10 +11,11 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 use super::admission::Admission;
 use super::answer_check::{cloaked_by, rebinding};
 use super::cache::AnswerCache;
+use super::local::SharedLocal;
 use super::outcome::{Blocked, Outcome, RefusalReason};
 use super::policy::{BlockingSwitch, Decision, Policy, SharedPolicy};
 use super::reply::Reply;
-use super::upstream::Upstreams;
+use super::upstream::Forwarders;
 
 /// A query's answer and how it came about.
 #[derive(Debug)]
@@ -27,8 +28,9 @@ pub struct Pipeline {
     pub admission: Admission,
     pub policy: SharedPolicy,
     pub switch: Arc<BlockingSwitch>,
+    pub local: SharedLocal,
     pub cache: AnswerCache,
-    pub upstreams: Upstreams,
+    pub forwarders: Forwarders,
 }
 
 /// A query the local stages could not answer: it goes upstream.
@@ -71,6 +73,21 @@ impl Pipeline {
                 Decision::Pass => false,
             }
         };
+        // Local records after policy (a local name can still be blocked) and before the cache:
+        // the house's own names are answered here and never leave it.
+        if let Some(reply) = self
+            .local
+            .load()
+            .answer(name, query.original().name(), query_type)
+        {
+            return Ok(Resolution {
+                reply,
+                outcome: Outcome::Local,
+            });
+        }
+        // Names of a forwarded zone are the house's own too (the router's): private addresses
+        // and CNAMEs there are expected, so the answer check leaves them alone.
+        let exempt = exempt || self.forwarders.zone_of(name).is_some();
         // RFC 8482: ANY is answered minimally, after policy (a blocked name stays blocked) and
         // before anything is forwarded: ANY answers are the favourite of amplification attacks
         // and nothing a real client may depend on.
@@ -92,7 +109,8 @@ impl Pipeline {
     /// passed on.
     pub async fn forward(&self, query: &LowerQuery, forward: Forward) -> Resolution {
         let (name, query_type) = (query.name(), query.query_type());
-        match self.upstreams.resolve(&Name::from(name), query_type).await {
+        let upstreams = self.forwarders.for_name(name);
+        match upstreams.resolve(&Name::from(name), query_type).await {
             Ok(answer) => {
                 self.cache
                     .insert(name, query_type, &answer.reply, answer.ttl);

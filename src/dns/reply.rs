@@ -18,6 +18,8 @@ pub struct Reply {
     pub rcode: ResponseCode,
     pub answers: Vec<Record>,
     pub authorities: Vec<Record>,
+    /// hush is the authority for the answer (local records): the AA bit is set.
+    pub authoritative: bool,
 }
 
 impl Reply {
@@ -27,6 +29,7 @@ impl Reply {
             rcode,
             answers: Vec::new(),
             authorities: Vec::new(),
+            authoritative: false,
         }
     }
 
@@ -41,6 +44,7 @@ impl Reply {
                 RData::HINFO(hinfo),
             )],
             authorities: Vec::new(),
+            authoritative: false,
         }
     }
 
@@ -50,6 +54,7 @@ impl Reply {
             rcode: ResponseCode::NoError,
             answers: vec![Record::from_rdata(name.clone(), ttl, rdata)],
             authorities: Vec::new(),
+            authoritative: false,
         };
         match (answer, query_type) {
             (BlockAnswer::Nxdomain, _) => Self::empty(ResponseCode::NXDomain),

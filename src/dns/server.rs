@@ -16,13 +16,14 @@ use super::cache::AnswerCache;
 use super::handler::DnsHandler;
 use super::https::HttpsServer;
 use super::listener::{BindError, bind_pair, bind_stream};
+use super::local::SharedLocal;
 use super::metrics::DnsMetrics;
 use super::outcome::EventSink;
 use super::pipeline::Pipeline;
 use super::policy::{BlockingSwitch, SharedPolicy};
 use super::stream::{Limits, Security, StreamServer};
 use super::udp::UdpServer;
-use super::upstream::{UpstreamSetupError, Upstreams};
+use super::upstream::{Forwarders, UpstreamSetupError};
 use crate::config::{Config, DnsConfig};
 use crate::tls::{Certificates, TlsError};
 
@@ -31,6 +32,7 @@ use crate::tls::{Certificates, TlsError};
 #[derive(Clone)]
 pub struct SharedHandles {
     pub policy: SharedPolicy,
+    pub local: SharedLocal,
     pub switch: Arc<BlockingSwitch>,
     pub events: Arc<EventSink>,
     pub metrics: Arc<DnsMetrics>,
@@ -43,12 +45,9 @@ impl DnsHandler {
             admission: Admission::new(&config.allowed_clients, config.rate_limit),
             policy: shared.policy,
             switch: shared.switch,
+            local: shared.local,
             cache: AnswerCache::new(config.cache_size, config.serve_stale.0),
-            upstreams: Upstreams::new(
-                &config.upstreams,
-                config.upstream_timeout.0,
-                config.max_inflight,
-            )?,
+            forwarders: Forwarders::new(config)?,
         };
         Ok(Self {
             pipeline: Arc::new(pipeline),

@@ -24,7 +24,7 @@ use tracing::debug;
 
 use super::outcome::FailureReason;
 use super::reply::Reply;
-use crate::config::{Transport, Upstream};
+use crate::config::{DnsConfig, Transport, Upstream};
 
 /// Round-trip estimate a server starts with and the penalty for a failure, in microseconds.
 const INITIAL_RTT_US: u32 = 1_000;
@@ -72,6 +72,53 @@ pub struct Upstreams {
 pub enum UpstreamSetupError {
     #[error("upstream {upstream}: {source}")]
     Resolver { upstream: String, source: NetError },
+}
+
+/// Where a name goes upstream: the upstreams of the longest `[[dns.forward]]` zone that holds
+/// it, else the general ones. The general upstreams never see a forwarded name.
+pub struct Forwarders {
+    /// Zones with their upstreams, most labels first, so the first zone that holds a name is
+    /// the longest.
+    zones: Vec<(LowerName, Arc<Upstreams>)>,
+    general: Upstreams,
+}
+
+impl Forwarders {
+    pub fn new(config: &DnsConfig) -> Result<Self, UpstreamSetupError> {
+        let timeout = config.upstream_timeout.0;
+        let mut zones = Vec::new();
+        for forward in &config.forward {
+            let upstreams = Arc::new(Upstreams::new(
+                &forward.upstreams,
+                timeout,
+                config.max_inflight,
+            )?);
+            for zone in &forward.zones {
+                if let Ok(mut name) = Name::from_ascii(zone) {
+                    name.set_fqdn(true);
+                    zones.push((LowerName::from(&name), Arc::clone(&upstreams)));
+                }
+            }
+        }
+        zones.sort_by_key(|(zone, _)| std::cmp::Reverse(zone.num_labels()));
+        Ok(Self {
+            zones,
+            general: Upstreams::new(&config.upstreams, timeout, config.max_inflight)?,
+        })
+    }
+
+    /// The upstreams of the forwarded zone holding `name`, if one does.
+    pub fn zone_of(&self, name: &LowerName) -> Option<&Upstreams> {
+        self.zones
+            .iter()
+            .find(|(zone, _)| zone.zone_of(name))
+            .map(|(_, upstreams)| upstreams.as_ref())
+    }
+
+    /// Where `name` is asked.
+    pub fn for_name(&self, name: &LowerName) -> &Upstreams {
+        self.zone_of(name).unwrap_or(&self.general)
+    }
 }
 
 /// Why one attempt failed, and whether trying another server could help.
@@ -200,6 +247,7 @@ async fn attempt(
                     rcode: ResponseCode::NoError,
                     answers,
                     authorities: lookup.authorities().to_vec(),
+                    authoritative: false,
                 },
                 ttl,
                 upstream,
@@ -216,6 +264,7 @@ async fn attempt(
                     rcode: no_records.response_code,
                     answers: Vec::new(),
                     authorities,
+                    authoritative: false,
                 },
                 ttl: no_records.negative_ttl.unwrap_or(0),
                 upstream,

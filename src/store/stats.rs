@@ -53,6 +53,8 @@ pub struct Summary {
     pub forwarded: i64,
     pub failed: i64,
     pub refused: i64,
+    /// Answered from the local records.
+    pub local: i64,
     pub clients: i64,
     pub domains: i64,
 }
@@ -116,6 +118,7 @@ impl Store {
                 Some(Status::Blocked) => summary.blocked += count,
                 Some(Status::Refused) => summary.refused += count,
                 Some(Status::Failed) => summary.failed += count,
+                Some(Status::Local) => summary.local += count,
                 None => {}
             }
         }

@@ -60,6 +60,23 @@ fn bad_configs_exit_2_naming_file_and_key() {
         ("[tls]\ncert = \"block.txt\"\n", "tls.key"),
         ("[tls]\nnames = [\"not a name\"]\n", "tls.names"),
         ("[dns]\ntls_listen = [\"127.0.0.1\"]\n", "dns.tls_listen"),
+        (
+            "[local]\nrecords = { \"nas.home.arpa\" = [\"nas\"] }\n",
+            "local.records",
+        ),
+        (
+            "[local]\nrecords = { \"a.home.arpa\" = \"a.home.arpa\" }\n",
+            "local.records",
+        ),
+        (
+            "[[dns.forward]]\nzones = []\nupstreams = [\"192.168.1.1\"]\n",
+            "dns.forward",
+        ),
+        (
+            "[[dns.forward]]\nzones = [\"home.arpa\"]\nupstreams = [\"router\"]\n",
+            "dns.forward",
+        ),
+        ("[dns]\nclient_names = \"dns\"\n", "dns.client_names"),
     ];
     for (config, key) in cases {
         let dir = config_dir(config, "");

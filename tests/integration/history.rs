@@ -150,7 +150,7 @@ async fn stats_equal_what_was_sent() {
     assert_eq!(status, 200);
     let expected = json!({
         "queries": 7, "blocked": 3, "blocked_percent": 42.86, "cached": 2, "forwarded": 1,
-        "failed": 1, "refused": 0, "clients": 1, "domains": 4
+        "failed": 1, "refused": 0, "local": 0, "clients": 1, "domains": 4
     });
     assert_eq!(summary, expected);
 

@@ -13,6 +13,7 @@ mod forwarding;
 mod fuzz_seeds;
 mod hardening;
 mod history;
+mod home;
 mod lists;
 mod serving;
 mod sessions;

@@ -133,10 +133,16 @@ export function bar(part, whole, kind = '') {
   return h('span', { class: 'bar', 'aria-hidden': 'true' }, fill);
 }
 
-/** Status names as the API writes them, each with a badge colour class in style.css. */
+/** Every status the API writes (src/dns/outcome.rs, `Status`); each has a badge colour in
+ * style.css. `local`: answered from the house's own local records. */
+export const STATUSES = ['forwarded', 'cached', 'blocked', 'refused', 'failed', 'local'];
+
+/** A status badge; a status this page does not know yet (a newer server) gets a neutral
+ * badge with its own text. */
 export function statusBadge(status) {
-  const known = ['forwarded', 'cached', 'blocked', 'refused', 'failed'].includes(status);
-  return h('span', { class: `badge badge-${known ? status : 'unknown'}`, text: status });
+  const known = STATUSES.includes(status);
+  const text = typeof status === 'string' && status ? status : 'unknown';
+  return h('span', { class: `badge badge-${known ? status : 'unknown'}`, text });
 }
 
 // ---------------------------------------------------------------------------------------

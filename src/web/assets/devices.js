@@ -3,6 +3,11 @@
 // blocked first: its blocked count and share, the server's headline sentence, its blocked
 // queries by list category and by list as bars, and links to its queries. The range is a
 // choice (default the last 24 hours) kept in the URL as ?range=.
+//
+// A device that named itself (over DoT or DoH) is a client of its own: its card is titled
+// with the name, the address under it, carries `data-client-name="<name>"` as well, and links
+// to /queries?client_name=<name>. The same address may also have a card without a name (the
+// queries from it that gave none).
 
 import {
   api, bar, emptyState, findRange, formatNumber, h, pageHeading, rangeChooser, secondsAgo,
@@ -42,8 +47,10 @@ export function mount(root, { params, signal }) {
       heading.textContent = clients.length
         ? `${clients.length === 1 ? '1 device' : `${formatNumber(clients.length)} devices`} in ${range.long}, most blocked first.`
         : '';
+      // Addresses that also have a named device: their unnamed card says it is the rest.
+      const shared = new Set(clients.filter((client) => client.client_name).map((client) => client.client));
       list.replaceChildren(...(clients.length
-        ? clients.map(deviceCard)
+        ? clients.map((client, index) => deviceCard(client, index, shared))
         : [emptyState(`No device asked anything in ${range.long}.`)]));
     } catch (error) {
       if (asked === range) showError(list, error, 'Could not load the devices', load);
@@ -56,16 +63,23 @@ export function mount(root, { params, signal }) {
   return null;
 }
 
-function deviceCard(client, index) {
+function deviceCard(client, index, shared) {
   const id = `device-${index}`;
-  return h('article', { class: 'panel device', dataset: { client: client.client }, 'aria-labelledby': id },
+  const name = client.client_name || null;
+  // A named device's queries are found by its name, an unnamed one's by its address.
+  const filter = name ? { client_name: name } : { client: client.client };
+  const who = name ? `${name} (${client.client})` : client.client;
+  const dataset = name ? { client: client.client, clientName: name } : { client: client.client };
+  return h('article', { class: `panel device${name ? ' named' : ''}`, dataset, 'aria-labelledby': id },
     h('header', { class: 'device-head' },
-      h('h2', { id },
-        client.client,
-        client.client_name ? h('span', { class: 'subtext', text: client.client_name }) : null),
+      name
+        ? h('h2', { id }, name, h('span', { class: 'subtext device-address', text: client.client }))
+        : h('h2', { id },
+          client.client,
+          shared.has(client.client) ? h('span', { class: 'subtext', text: 'queries without a device name' }) : null),
       h('a', {
-        href: queriesLink({ client: client.client }), class: 'button small', text: 'Queries',
-        'aria-label': `Queries of ${client.client}`,
+        href: queriesLink(filter), class: 'button small', text: 'Queries',
+        'aria-label': `Queries of ${who}`,
       })),
     h('p', { class: 'device-count' },
       h('span', { class: 'big', dataset: { stat: 'blocked' }, text: formatNumber(client.blocked) }),
@@ -79,7 +93,7 @@ function deviceCard(client, index) {
       : null,
     client.blocked > 0
       ? h('p', { class: 'small' }, h('a', {
-        href: queriesLink({ client: client.client, status: 'blocked' }), text: 'Its blocked queries',
+        href: queriesLink({ ...filter, status: 'blocked' }), text: 'Its blocked queries',
       }))
       : null);
 }

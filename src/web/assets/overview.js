@@ -1,7 +1,8 @@
 // overview.js — the overview page (/): the last 24 hours in numbers (/api/stats/summary),
 // the queries-vs-blocked timeline (/api/stats/timeline) over a chosen range, and the top
 // domains, blocked domains and clients (/api/stats/top), each linking to the query log
-// filtered by it. Refreshes itself every minute while the tab is visible.
+// filtered by it (a client that named itself shows as "name (address)" and links by its
+// name). Refreshes itself every minute while the tab is visible.
 //
 // The `data-stat` elements hold only the number (the hooks of design.md §8), and are created
 // only once the numbers have arrived, so that a reader of the hooks never sees a placeholder.
@@ -35,11 +36,16 @@ const STATS = [
   { key: 'domains', label: 'Domains' },
 ];
 
-/** The three top lists and where their entries link to. */
+/** The three top lists and where their entries link to (`item`: one of the API's items). */
 const TOPS = [
-  { kind: 'domains', title: 'Top domains', query: (name) => ({ domain: name }) },
-  { kind: 'blocked', title: 'Top blocked domains', query: (name) => ({ domain: name, status: 'blocked' }) },
-  { kind: 'clients', title: 'Top clients', query: (name) => ({ client: name }) },
+  { kind: 'domains', title: 'Top domains', query: (item) => ({ domain: item.name }) },
+  { kind: 'blocked', title: 'Top blocked domains', query: (item) => ({ domain: item.name, status: 'blocked' }) },
+  {
+    kind: 'clients',
+    title: 'Top clients',
+    // A device that named itself is found by its name; the address may be shared.
+    query: (item) => (item.client_name ? { client_name: item.client_name } : { client: item.name }),
+  },
 ];
 
 function queriesLink(values) {
@@ -168,7 +174,13 @@ function topList(items, top) {
   if (!items.length) return emptyState('Nothing yet.');
   const most = Math.max(...items.map((item) => item.count));
   return h('ol', { class: 'toplist' }, items.map((item) => h('li', {},
-    h('a', { href: queriesLink(top.query(item.name)), class: 'toplist-name', text: item.name }),
+    h('a', { href: queriesLink(top.query(item)), class: 'toplist-name' }, topName(item)),
     h('span', { class: 'toplist-count', text: formatNumber(item.count) }),
     bar(item.count, most, top.kind === 'blocked' ? 'blocked' : ''))));
+}
+
+/** An entry's name; a named client's as "name (address)", the address muted. */
+function topName(item) {
+  if (!item.client_name) return item.name;
+  return [item.client_name, h('span', { class: 'toplist-address', text: ` (${item.name})` })];
 }

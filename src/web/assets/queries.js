@@ -1,33 +1,42 @@
-// queries.js — the query log page (/queries), over /api/queries: a filter form (client,
-// domain, status, type, from/to) mirrored in the URL's query string, a table with one
-// `<tr data-query-id>` per query saying why it was blocked, an Allow/Block button per row
+// queries.js — the query log page (/queries), over /api/queries: a filter form (client
+// address, device name, domain, status, type, protocol, from/to) mirrored in the URL's query
+// string, a table with one `<tr data-query-id>` per query saying who asked (device name and
+// address), over which protocol, and why it was blocked, an Allow/Block button per row
 // (POST /api/rules), "Older" paging with the `next` cursor, and a follow mode that polls for
 // rows newer than the newest shown.
 //
 // The URL keeps the filters as the user typed them (from/to as local "YYYY-MM-DDTHH:MM");
 // only the request to the API turns times into Unix seconds. Links such as
-// /queries?client=1.2.3.4 or /queries?domain=x (from the overview and devices pages) open
-// this page filtered; Unix seconds and RFC 3339 are accepted for from/to in links as well.
+// /queries?client=1.2.3.4, /queries?client_name=mia-phone or /queries?domain=x (from the
+// overview and devices pages) open this page filtered; Unix seconds and RFC 3339 are accepted
+// for from/to in links as well.
 
 import {
-  ApiError, announce, announceError, api, errorBox, field, formatMicros, h, isQuiet, pageHeading,
-  parseTime, setQuery, statusBadge, tableWrap, timeElement,
+  ApiError, STATUSES, announce, announceError, api, errorBox, field, formatMicros, h, isQuiet,
+  pageHeading, parseTime, setQuery, statusBadge, tableWrap, timeElement,
 } from './app.js';
 
 export const title = 'Queries';
 
-/** Every status the store writes (src/store/mod.rs, `Status`). */
-const STATUSES = ['forwarded', 'cached', 'blocked', 'refused', 'failed'];
 /** Suggestions for the type field; any type name the API knows may be typed. */
 const TYPES = ['A', 'AAAA', 'HTTPS', 'SVCB', 'CNAME', 'MX', 'TXT', 'PTR', 'SRV', 'NS', 'SOA', 'CAA', 'DS', 'DNSKEY', 'ANY'];
-const FILTERS = ['client', 'domain', 'status', 'type', 'from', 'to'];
+/** The protocols a query can come over (src/dns/arrival.rs, `Protocol`): the API's name, the
+ * short label shown in a row, the long name for the filter and tooltips, and whether the
+ * query was encrypted on its way to hush. */
+const PROTOCOLS = [
+  { name: 'udp', short: 'UDP', long: 'plain DNS over UDP', encrypted: false },
+  { name: 'tcp', short: 'TCP', long: 'plain DNS over TCP', encrypted: false },
+  { name: 'tls', short: 'DoT', long: 'DNS over TLS', encrypted: true },
+  { name: 'https', short: 'DoH', long: 'DNS over HTTPS', encrypted: true },
+];
+const FILTERS = ['client', 'client_name', 'domain', 'status', 'type', 'protocol', 'from', 'to'];
 const PAGE_SIZE = 100;
 /** Rows asked for per follow poll; more new rows than this in 2 s leaves a marked gap. */
 const FOLLOW_LIMIT = 200;
 const FOLLOW_MS = 2000;
 /** Follow mode drops the oldest rows beyond this many, so a long watch stays light. */
 const MAX_ROWS = 500;
-const COLUMNS = ['Time', 'Client', 'Domain', 'Type', 'Status', 'Details', 'Action'];
+const COLUMNS = ['Time', 'Client', 'Protocol', 'Domain', 'Type', 'Status', 'Details', 'Action'];
 
 function pad(number) {
   return String(number).padStart(2, '0');
@@ -111,7 +120,14 @@ export function mount(root, { params, signal }) {
 
   /** The applied filters as API parameters; throws on an unreadable time. */
   function apiFilters() {
-    const query = { client: filters.client, domain: filters.domain, status: filters.status, type: filters.type };
+    const query = {
+      client: filters.client,
+      client_name: filters.client_name,
+      domain: filters.domain,
+      status: filters.status,
+      type: filters.type,
+      protocol: filters.protocol,
+    };
     for (const name of ['from', 'to']) {
       if (!filters[name]) continue;
       const seconds = unixSeconds(filters[name]);
@@ -272,6 +288,11 @@ function filterForm(filters) {
     name: 'client', type: 'text', value: filters.client, placeholder: 'e.g. 192.168.1.23',
     autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off',
   });
+  // Checked by the server (400 with its reason, shown above the table), like the address.
+  const clientName = h('input', {
+    name: 'client_name', type: 'text', value: filters.client_name, placeholder: 'e.g. mia-phone',
+    maxlength: '63', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off',
+  });
   const domain = h('input', {
     name: 'domain', type: 'search', value: filters.domain, placeholder: 'e.g. doubleclick',
     autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off',
@@ -279,6 +300,13 @@ function filterForm(filters) {
   const status = h('select', { name: 'status' },
     h('option', { value: '', text: 'Any status' }),
     STATUSES.map((name) => h('option', { value: name, text: name, selected: name === filters.status })));
+  const protocol = h('select', { name: 'protocol' },
+    h('option', { value: '', text: 'Any protocol' }),
+    PROTOCOLS.map((known) => h('option', {
+      value: known.name,
+      text: known.encrypted ? `${known.short} (${known.long})` : known.short,
+      selected: known.name === filters.protocol,
+    })));
   const type = h('input', {
     name: 'type', type: 'text', value: filters.type, list: 'query-types', placeholder: 'e.g. AAAA',
     autocomplete: 'off', spellcheck: 'false', autocapitalize: 'characters', size: '8',
@@ -288,9 +316,11 @@ function filterForm(filters) {
   return h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter queries' },
     h('div', { class: 'filter-grid' },
       field('Client', client, 'IP address'),
+      field('Device name', clientName, 'Its own name, given over DoT or DoH'),
       field('Domain', domain, 'Any part of the name'),
       field('Status', status),
       field('Type', type),
+      field('Protocol', protocol),
       wide(field('From', from)),
       wide(field('To', to))),
     h('datalist', { id: 'query-types' }, TYPES.map((name) => h('option', { value: name }))),
@@ -305,19 +335,54 @@ function wide(element) {
 }
 
 function rowElement(row, fresh) {
-  const classes = [`status-${row.status}`, fresh ? 'fresh' : ''].join(' ').trim();
+  // Only known statuses become a class name: the text came from the network.
+  const known = STATUSES.includes(row.status) ? `status-${row.status}` : 'status-unknown';
+  const classes = [known, fresh ? 'fresh' : ''].join(' ').trim();
   return h('tr', { class: classes, dataset: { queryId: String(row.id) } },
     h('td', { class: 'nowrap' }, timeElement(parseTime(row.time))),
-    h('td', { class: 'nowrap' },
-      h('a', { href: queriesLink({ client: row.client }), title: `Only queries of ${row.client}`, text: row.client }),
-      // Device names come with a later round of the API (design.md §9); shown when present.
-      row.client_name ? h('span', { class: 'subtext', text: row.client_name }) : null),
+    h('td', { class: 'client' }, clientCell(row)),
+    h('td', { class: 'nowrap' }, protocolTag(row.protocol)),
     h('td', { class: 'domain' },
       h('a', { href: queriesLink({ domain: row.domain }), title: `Only queries for names containing ${row.domain}`, text: row.domain })),
     h('td', { text: row.type }),
     h('td', {}, statusBadge(row.status)),
     h('td', { class: 'why' }, details(row)),
     h('td', { class: 'actions' }, ruleButton(row)));
+}
+
+/** Who asked: a named device's name (filters by name) over its address (filters by address);
+ * an unnamed one's address alone. */
+function clientCell(row) {
+  const address = h('a', {
+    href: queriesLink({ client: row.client }), class: 'client-address',
+    title: `Only queries from ${row.client}`, text: row.client,
+  });
+  if (!row.client_name) return address;
+  return [
+    h('a', {
+      href: queriesLink({ client_name: row.client_name }), class: 'client-name',
+      title: `Only queries of the device ${row.client_name}`, text: row.client_name,
+    }),
+    h('span', { class: 'subtext' }, address),
+  ];
+}
+
+/** The protocol the query came over, short ("DoT"), linking to the queries over it. */
+function protocolTag(name) {
+  const known = PROTOCOLS.find((protocol) => protocol.name === name);
+  if (!known) {
+    // Missing (an older server) or one this page does not know yet: its text, no link.
+    return name
+      ? h('span', { class: 'proto', text: String(name).toUpperCase() })
+      : h('span', { class: 'muted', text: '–' });
+  }
+  return h('a', {
+    href: queriesLink({ protocol: known.name }),
+    class: `proto${known.encrypted ? ' encrypted' : ''}`,
+    title: `Only queries over ${known.long}`,
+    'aria-label': `${known.short}, ${known.long}`,
+    text: known.short,
+  });
 }
 
 /** Why the query ended as it did: the blocking rule and list, or where the answer came from. */
@@ -331,7 +396,9 @@ function details(row) {
       row.category ? h('span', { class: 'chip', text: row.category }) : null,
     ];
   }
-  const source = row.status === 'cached' ? 'from cache' : row.upstream ? `via ${row.upstream}` : null;
+  const source = row.status === 'cached' ? 'from cache'
+    : row.status === 'local' ? 'from local records'
+      : row.upstream ? `via ${row.upstream}` : null;
   return joined([source ? h('span', { text: source }) : null, rcode, took]);
 }
 

@@ -1,0 +1,145 @@
+//! The home network's own names: local records answered authoritatively (A, AAAA, CNAME, PTR,
+//! NODATA), still subject to blocking, never forwarded; conditional forwarding to the zone's
+//! own upstreams (longest zone first, reverse zones too), which the general upstreams never see.
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
+use hush::dns::outcome::Status;
+
+use crate::support::*;
+
+const LOCAL: &str = "[local]\nrecords = { \"nas.home.arpa\" = \"192.168.1.10\", \
+    \"tv.home.arpa\" = [\"192.168.1.20\", \"fd00::20\"], \"files.home.arpa\" = \"nas.home.arpa\", \
+    \"web.home.arpa\" = \"www.example.com\", \"blocked.home.arpa\" = \"192.168.1.99\" }\n";
+
+#[tokio::test]
+async fn local_records_are_answered_authoritatively_and_never_forwarded() {
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("block.txt"), "blocked.home.arpa\n").unwrap();
+    std::fs::write(dir.path().join("allow.txt"), "").unwrap();
+    let text = format!(
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"udp://{}\"]\n{LOCAL}",
+        upstream.addr
+    );
+    let mut hush = start_hush_in(dir, &text).await;
+    let cases: [(&str, RecordType, &[&str]); 7] = [
+        (
+            "nas.home.arpa.",
+            RecordType::A,
+            &["nas.home.arpa. A 192.168.1.10"],
+        ),
+        (
+            "TV.home.arpa.",
+            RecordType::AAAA,
+            &["TV.home.arpa. AAAA fd00::20"],
+        ),
+        (
+            "tv.home.arpa.",
+            RecordType::A,
+            &["tv.home.arpa. A 192.168.1.20"],
+        ),
+        (
+            "files.home.arpa.",
+            RecordType::A,
+            &[
+                "files.home.arpa. CNAME nas.home.arpa.",
+                "nas.home.arpa. A 192.168.1.10",
+            ],
+        ),
+        (
+            "web.home.arpa.",
+            RecordType::A,
+            &["web.home.arpa. CNAME www.example.com."],
+        ),
+        ("nas.home.arpa.", RecordType::MX, &[]),
+        (
+            "10.1.168.192.in-addr.arpa.",
+            RecordType::PTR,
+            &["10.1.168.192.in-addr.arpa. PTR nas.home.arpa."],
+        ),
+    ];
+    for (name, query_type, expected) in cases {
+        let reply = udp_query(hush.addr, name, query_type).await;
+        assert_eq!(
+            reply.metadata.response_code,
+            ResponseCode::NoError,
+            "{name}"
+        );
+        assert!(reply.metadata.authoritative, "{name} {query_type}: AA");
+        assert_eq!(answers(&reply), expected, "{name} {query_type}");
+        if let Some(record) = reply.answers.first() {
+            assert_eq!(record.ttl, 300, "local.ttl default");
+        }
+        hush.expect_event(Status::Local).await;
+    }
+    // A local name can still be blocked: policy comes first.
+    let blocked = udp_query(hush.addr, "blocked.home.arpa.", RecordType::A).await;
+    assert_eq!(answers(&blocked), ["blocked.home.arpa. A 0.0.0.0"]);
+    assert!(!blocked.metadata.authoritative);
+    hush.expect_blocked().await;
+    // A sibling that is not listed goes on as usual.
+    let sibling = udp_query(hush.addr, "printer.home.arpa.", RecordType::A).await;
+    assert!(!sibling.metadata.authoritative);
+    hush.expect_event(Status::Forwarded).await;
+    for local in [
+        "nas.home.arpa",
+        "tv.home.arpa",
+        "files.home.arpa",
+        "web.home.arpa",
+    ] {
+        assert_eq!(upstream.count(local), 0, "{local} reached the upstream");
+    }
+    assert_eq!(upstream.count("printer.home.arpa"), 1);
+}
+
+#[tokio::test]
+async fn forwarded_zones_go_to_their_own_upstreams_only() {
+    let general = Upstream::start().await;
+    let router = Upstream::start().await;
+    let corp = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("block.txt"), "").unwrap();
+    std::fs::write(dir.path().join("allow.txt"), "").unwrap();
+    let text = format!(
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"udp://{}\"]\n\n\
+         [[dns.forward]]\nzones = [\"home.arpa\", \"168.192.in-addr.arpa\"]\nupstreams = [\"udp://{}\"]\n\n\
+         [[dns.forward]]\nzones = [\"corp.example.com\"]\nupstreams = [\"{}\"]\n\n{LOCAL}",
+        general.addr, router.addr, corp.addr
+    );
+    let mut hush = start_hush_in(dir, &text).await;
+    let asked = [
+        ("printer.home.arpa.", RecordType::A),
+        ("77.1.168.192.in-addr.arpa.", RecordType::PTR),
+        ("www.corp.example.com.", RecordType::A),
+        ("www.example.com.", RecordType::A),
+        ("nas.home.arpa.", RecordType::A),
+    ];
+    for (name, query_type) in asked {
+        udp_query(hush.addr, name, query_type).await;
+        hush.next_event().await;
+    }
+    assert_eq!(router.count("printer.home.arpa"), 1);
+    assert_eq!(router.count("77.1.168.192.in-addr.arpa"), 1);
+    assert_eq!(
+        corp.count("www.corp.example.com"),
+        1,
+        "the longest zone wins"
+    );
+    assert_eq!(general.count("www.example.com"), 1);
+    assert_eq!(
+        general.total(),
+        1,
+        "the general upstream never sees a forwarded or local name"
+    );
+    assert_eq!(
+        router.count("nas.home.arpa"),
+        0,
+        "a local record beats the forward zone"
+    );
+    assert_eq!(corp.total(), 1);
+    // Forwarded answers are cached like any other.
+    udp_query(hush.addr, "www.corp.example.com.", RecordType::A).await;
+    hush.expect_event(Status::Cached).await;
+    assert_eq!(corp.total(), 1);
+}
