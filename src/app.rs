@@ -9,28 +9,25 @@ use std::sync::Arc;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::task::{JoinError, JoinHandle};
-use tracing::{error, info, warn};
+use tracing::{error, info};
 
 use crate::api::{ApiBindError, ApiServer};
 use crate::config::Config;
 use crate::control::{Control, ControlParts};
 use crate::dns::handler::DnsHandler;
-
 use crate::dns::server::{ServeError, Server, certificates_for};
 use crate::dns::upstream::UpstreamSetupError;
 use crate::lists::download::{DownloadSetupError, Downloader};
-use crate::lists::source::{ListSpec, compile_off_thread};
+use crate::lists::source::compile_for_start;
 use crate::lists::{refresh, watch};
+use crate::naming;
 use crate::querylog::{EventTarget, QueryLogWriter};
 use crate::store::{Store, StoreError};
-use crate::tls::TlsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Serve(#[from] ServeError),
-    #[error(transparent)]
-    Certificate(#[from] TlsError),
     #[error(transparent)]
     Upstream(#[from] UpstreamSetupError),
     #[error(transparent)]
@@ -49,7 +46,7 @@ pub struct Hush {
     dns: Server,
     api: ApiServer,
     writer: Option<QueryLogWriter>,
-    /// List downloads, the list-file watch and the certificate watch.
+    /// List downloads, the list-file watch, the certificate watch and client naming.
     background: Vec<JoinHandle<()>>,
 }
 
@@ -60,16 +57,7 @@ impl Hush {
         config_path: Option<PathBuf>,
         events: EventTarget,
     ) -> Result<Self, StartError> {
-        let compiled = compile_off_thread(ListSpec::from_config(&config)).await?;
-        if let Some(error) = compiled.first_error() {
-            // Serve with what could be read: a missing list must not take DNS down.
-            warn!(%error, "starting without this list");
-        }
-        info!(
-            rules = compiled.rules.len(),
-            lists = compiled.reports.len(),
-            "rules ready"
-        );
+        let compiled = compile_for_start(&config).await?;
         let store = Store::open(&config.querylog.database).await?;
         let (sink, writer) = events.open(&config.querylog, &store);
         let downloader = Arc::new(Downloader::for_config(&config)?);
@@ -86,37 +74,35 @@ impl Hush {
             .await?,
         );
         let config = control.config();
-        let certificates = certificates_for(&config)?;
+        let certificates = certificates_for(&config).map_err(ServeError::from)?;
         let handler = DnsHandler::new(&config.dns, control.dns_handles())?;
         let dns = Server::start(&config.dns, handler, certificates.as_ref())?;
         let api = ApiServer::start(config.api.listen, Arc::clone(&control)).await?;
-        let mut background = vec![
-            refresh::spawn(Arc::clone(&control), downloader),
-            watch::spawn(Arc::clone(&control), watch::POLL_INTERVAL),
-        ];
-        background.extend(
+        let background = [
+            Some(refresh::spawn(Arc::clone(&control), downloader)),
+            Some(watch::spawn(Arc::clone(&control), watch::POLL_INTERVAL)),
             certificates
                 .as_ref()
                 .and_then(|certificates| certificates.watch()),
-        );
+            naming::spawn(
+                &config,
+                control.dns_handles().local,
+                control.store().clone(),
+            )?,
+        ];
         info!(dns = ?dns.addrs(), tls = ?dns.tls_addrs(), https = ?dns.https_addrs(), api = %api.addr(), "hush is serving");
         Ok(Self {
             control,
             dns,
             api,
             writer,
-            background,
+            background: background.into_iter().flatten().collect(),
         })
     }
 
-    /// The bound DNS addresses (with real ports when the config asked for port 0).
-    pub fn dns_addrs(&self) -> &[SocketAddr] {
-        self.dns.addrs()
-    }
-
-    /// The bound DNS-over-TLS and DNS-over-HTTPS addresses.
-    pub fn encrypted_addrs(&self) -> (&[SocketAddr], &[SocketAddr]) {
-        (self.dns.tls_addrs(), self.dns.https_addrs())
+    /// The DNS listeners, with their bound addresses.
+    pub fn dns(&self) -> &Server {
+        &self.dns
     }
 
     pub fn api_addr(&self) -> SocketAddr {

@@ -11,6 +11,7 @@ pub mod control;
 pub mod dns;
 pub mod fuzzing;
 pub mod lists;
+pub mod naming;
 pub mod querylog;
 pub mod rules;
 pub mod store;

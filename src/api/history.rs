@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::params::Params;
 use crate::control::Control;
-use crate::dns::arrival::{DeviceName, Protocol};
+use crate::dns::arrival::Protocol;
 use crate::dns::outcome::Status;
 use crate::store::time::{MINUTE_US, from_unix_micros, unix_micros};
 use crate::store::{ClientReport, QueryFilter, TopKind, UNCATEGORIZED};
@@ -154,17 +154,18 @@ pub async fn queries(
             })
         })
         .transpose()?;
+    // A device's own name or a name from a reverse lookup: letters, digits, '-' and '.'.
     let client_name = params
         .text("client_name")
         .map(|text| {
-            DeviceName::parse(text)
-                .map(|name| name.to_string())
-                .ok_or_else(|| {
-                    ApiError::bad_parameter(
-                        "client_name",
-                        "expected a device name ([a-z0-9-]{1,63})",
-                    )
-                })
+            let name = text.trim_end_matches('.').to_ascii_lowercase();
+            let valid = (1..=253).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.');
+            valid.then_some(name).ok_or_else(|| {
+                ApiError::bad_parameter("client_name", "expected a device or host name")
+            })
         })
         .transpose()?;
     let filter = QueryFilter {

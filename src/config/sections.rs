@@ -48,9 +48,6 @@ pub struct DnsConfig {
     pub forward: Vec<ForwardZone>,
     /// How clients are named in the history.
     pub client_names: ClientNames,
-    /// Extra PEM root certificates trusted for `tls://` and `https://` upstreams (a private
-    /// resolver's CA); empty: the public roots only.
-    pub upstream_ca: PathBuf,
 }
 
 impl Default for DnsConfig {
@@ -90,7 +87,6 @@ impl Default for DnsConfig {
             https_listen: Vec::new(),
             forward: Vec::new(),
             client_names: ClientNames::default(),
-            upstream_ca: PathBuf::new(),
         }
     }
 }

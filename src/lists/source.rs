@@ -176,6 +176,21 @@ pub async fn compile_off_thread(specs: Vec<ListSpec>) -> Result<Compiled, tokio:
     tokio::task::spawn_blocking(move || compile(&specs)).await
 }
 
+/// The rules of `config` at start. A list that cannot be read is logged and left out: a missing
+/// list must not take DNS down (on reload, by contrast, it keeps the running rules).
+pub async fn compile_for_start(config: &Config) -> Result<Compiled, tokio::task::JoinError> {
+    let compiled = compile_off_thread(ListSpec::from_config(config)).await?;
+    if let Some(error) = compiled.first_error() {
+        warn!(%error, "starting without this list");
+    }
+    info!(
+        rules = compiled.rules.len(),
+        lists = compiled.reports.len(),
+        "rules ready"
+    );
+    Ok(compiled)
+}
+
 /// Every configured list with what its rules do: block lists first, then allowlists, in config
 /// order. The one walk over both that every reader of the config shares.
 pub fn configured(blocking: &BlockingConfig) -> impl Iterator<Item = (&ListEntry, Polarity)> {

@@ -4,6 +4,7 @@
 //! (SQLite has one writer at a time; a single connection turns lock contention into ordinary
 //! queueing), reads through a small pool that WAL mode lets run beside the writer.
 
+mod labels;
 mod paging;
 mod row;
 mod rules;

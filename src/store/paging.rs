@@ -4,6 +4,7 @@
 
 use sqlx::{QueryBuilder, Sqlite};
 
+use super::labels::SHOWN_NAME;
 use super::row::{ROW_COLUMNS, StoredRow};
 use super::time::HOUR_US;
 use super::{Store, StoreError};
@@ -48,7 +49,7 @@ impl Store {
             None => None,
         };
         let mut sql = QueryBuilder::<Sqlite>::new(ROW_COLUMNS);
-        sql.push(" FROM queries q JOIN clients c ON c.id = q.client_id JOIN domains d ON d.id = q.domain_id WHERE ");
+        sql.push(" FROM queries q JOIN clients c ON c.id = q.client_id LEFT JOIN client_labels l ON l.address = c.address JOIN domains d ON d.id = q.domain_id WHERE ");
         match domains {
             Some(DomainMatch::Few(ids)) => {
                 let rows = self.rows_of_names(&ids, filter, clients, fetch).await?;
@@ -127,7 +128,7 @@ impl Store {
         for (hour,) in hours {
             let mut sql = QueryBuilder::<Sqlite>::new(ROW_COLUMNS);
             sql.push(
-                " FROM queries q INDEXED BY queries_by_time JOIN clients c ON c.id = q.client_id \
+                " FROM queries q INDEXED BY queries_by_time JOIN clients c ON c.id = q.client_id LEFT JOIN client_labels l ON l.address = c.address \
                  JOIN domains d ON d.id = q.domain_id WHERE q.time_us >= ",
             )
             .push_bind(hour * HOUR_US)
@@ -155,12 +156,15 @@ impl Store {
         if filter.client.is_none() && filter.client_name.is_none() {
             return Ok(None);
         }
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT id FROM clients WHERE 1 = 1");
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "SELECT c.id FROM clients c LEFT JOIN client_labels l ON l.address = c.address WHERE 1 = 1",
+        );
         if let Some(address) = &filter.client {
-            sql.push(" AND address = ").push_bind(address.clone());
+            sql.push(" AND c.address = ").push_bind(address.clone());
         }
         if let Some(name) = &filter.client_name {
-            sql.push(" AND name = ").push_bind(name.clone());
+            sql.push(format_args!(" AND {SHOWN_NAME} = "))
+                .push_bind(name.clone());
         }
         let ids: Vec<(i64,)> = sql
             .build_query_as()

@@ -37,7 +37,7 @@ pub struct StoredRow {
 /// The columns of a listed row, as [`StoredRow`] reads them.
 pub(super) const ROW_COLUMNS: &str = "SELECT q.id, q.time_us, c.address AS client, \
     d.name AS domain, q.qtype, q.status, q.rcode, q.rule, q.list, q.category, q.upstream, \
-    q.duration_us, q.protocol, NULLIF(c.name, '') AS client_name";
+    q.duration_us, q.protocol, COALESCE(NULLIF(c.name, ''), NULLIF(l.name, '')) AS client_name";
 
 impl FromRow<'_, SqliteRow> for StoredRow {
     fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {

@@ -134,11 +134,14 @@ impl Store {
         let reader = &self.pools().await?.reader;
         let sources = Sources::of(range);
         let mut totals = QueryBuilder::<Sqlite>::new(
-            "SELECT t.id, c.address, NULLIF(c.name, ''), t.total, t.blocked FROM (SELECT id, \
-             SUM(n) AS total, SUM(blocked) AS blocked FROM (",
+            "SELECT t.id, c.address, COALESCE(NULLIF(c.name, ''), NULLIF(l.name, '')), t.total, \
+             t.blocked FROM (SELECT id, SUM(n) AS total, SUM(blocked) AS blocked FROM (",
         );
         sources.push_counts(&mut totals, Subject::Client, Count::AllAndBlocked);
-        totals.push(") GROUP BY id) t JOIN clients c ON c.id = t.id");
+        totals.push(
+            ") GROUP BY id) t JOIN clients c ON c.id = t.id \
+             LEFT JOIN client_labels l ON l.address = c.address",
+        );
         let totals: Vec<ClientTotals> = totals.build_query_as().fetch_all(reader).await?;
         let mut lists =
             QueryBuilder::<Sqlite>::new("SELECT client_id, list, category, SUM(n) FROM (");
@@ -161,7 +164,14 @@ impl Store {
         };
         let (name, client_name) = match subject {
             Subject::Domain => ("d.name", "NULL"),
-            Subject::Client => ("d.address", "NULLIF(d.name, '')"),
+            Subject::Client => (
+                "d.address",
+                "COALESCE(NULLIF(d.name, ''), NULLIF(l.name, ''))",
+            ),
+        };
+        let labels = match subject {
+            Subject::Domain => "",
+            Subject::Client => " LEFT JOIN client_labels l ON l.address = d.address",
         };
         // Aggregation first; names are joined onto the few winners only.
         let count = match kind {
@@ -175,7 +185,7 @@ impl Store {
         sql.push(") GROUP BY id ORDER BY total DESC, id LIMIT ")
             .push_bind(i64::from(limit))
             .push(format_args!(
-                ") t JOIN {names} ON d.id = t.id ORDER BY t.total DESC, {name}"
+                ") t JOIN {names} ON d.id = t.id{labels} ORDER BY t.total DESC, {name}"
             ));
         let rows: Vec<(String, i64, Option<String>)> = sql
             .build_query_as()

@@ -43,8 +43,10 @@ async fn start_encrypted(extra: &str) -> Encrypted {
         ),
     )
     .await;
-    let (tls, https) = hush.hush.encrypted_addrs();
-    let (tls, https) = (tls[0], https[0]);
+    let (tls, https) = (
+        hush.hush.dns().tls_addrs()[0],
+        hush.hush.dns().https_addrs()[0],
+    );
     Encrypted {
         hush,
         ca,
@@ -377,7 +379,7 @@ async fn without_a_certificate_hush_makes_and_keeps_a_self_signed_one() {
         .unwrap();
     let ca = TestCa::new();
     let trusting = ca.client_config(&[cert], &[b"dot"]);
-    let mut dot = DotClient::connect(hush.hush.encrypted_addrs().0[0], "phone.dns.test", trusting)
+    let mut dot = DotClient::connect(hush.hush.dns().tls_addrs()[0], "phone.dns.test", trusting)
         .await
         .unwrap();
     let reply = dot
@@ -386,7 +388,7 @@ async fn without_a_certificate_hush_makes_and_keeps_a_self_signed_one() {
         .unwrap();
     assert_eq!(answers(&reply), ["www.example.com. A 192.0.2.1"]);
     let strict = DotClient::connect(
-        hush.hush.encrypted_addrs().0[0],
+        hush.hush.dns().tls_addrs()[0],
         NAME,
         ca.client_config(&[], &[b"dot"]),
     )

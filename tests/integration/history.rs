@@ -558,7 +558,7 @@ async fn a_rare_name_pages_across_hours_newest_first_without_gaps() {
 }
 
 /// A forwarded A query of `domain` from one client at `time_us`, as the writer stores it.
-fn row(time_us: i64, domain: &str) -> hush::store::QueryRow {
+pub fn row(time_us: i64, domain: &str) -> hush::store::QueryRow {
     hush::store::QueryRow {
         time_us,
         client_name: None,

@@ -143,3 +143,88 @@ async fn forwarded_zones_go_to_their_own_upstreams_only() {
     hush.expect_event(Status::Cached).await;
     assert_eq!(corp.total(), 1);
 }
+
+/// Polls `/api/queries` until its newest row's `client_name` is `expected`.
+async fn wait_for_client_name(hush: &LoggedHush, expected: &str) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let rows = hush.wait_for_rows("", 1).await;
+        if rows[0]["client_name"] == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the client was never named {expected}: {}",
+            rows[0]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn clients_are_named_by_local_records_or_the_router_and_never_by_the_public_upstream() {
+    // A local record names the client.
+    let general = Upstream::start().await;
+    let hush = start_logged(
+        general.addr,
+        "",
+        "[local]\nrecords = { \"laptop.home.arpa\" = \"127.0.0.1\" }\n",
+    )
+    .await;
+    udp_query(hush.dns, "www.example.com.", RecordType::A).await;
+    wait_for_client_name(&hush, "laptop.home.arpa").await;
+    let (_, top) = hush.get("/api/stats/top?kind=clients").await;
+    assert_eq!(top["items"][0]["client_name"], "laptop.home.arpa", "{top}");
+    let (_, report) = hush.get("/api/report/clients").await;
+    assert_eq!(
+        report["clients"][0]["client_name"], "laptop.home.arpa",
+        "{report}"
+    );
+    let named = hush.wait_for_rows("client_name=laptop.home.arpa", 1).await;
+    assert_eq!(named.len(), 1);
+
+    // The router's reverse zone names a client through conditional forwarding. Every test
+    // client is on loopback, so the row of one from the house's network is written straight
+    // into the history.
+    let router = Upstream::start().await;
+    let forwarded = start_logged(
+        general.addr,
+        "",
+        &format!(
+            "[[dns.forward]]\nzones = [\"168.192.in-addr.arpa\"]\nupstreams = [\"udp://{}\"]\n",
+            router.addr
+        ),
+    )
+    .await;
+    let store = hush::store::Store::open(&forwarded.dir.path().join("history.db"))
+        .await
+        .unwrap();
+    let mut row = crate::history::row(
+        hush::store::time::unix_micros(std::time::SystemTime::now()),
+        "www.example.com",
+    );
+    row.client = "192.168.1.77".into();
+    store
+        .insert_batch(&[row], &mut hush::store::Interner::default())
+        .await
+        .unwrap();
+    wait_for_client_name(&forwarded, "phone.home.arpa").await;
+    assert_eq!(router.count("77.1.168.192.in-addr.arpa"), 1);
+
+    // Nobody to ask: no name, and the public upstream is never asked for one.
+    let unnamed = start_logged(general.addr, "", "").await;
+    udp_query(unnamed.dns, "www.example.com.", RecordType::A).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let rows = unnamed.wait_for_rows("", 1).await;
+    assert_eq!(rows[0]["client_name"], serde_json::Value::Null);
+    assert_eq!(
+        general.count("1.0.0.127.in-addr.arpa"),
+        0,
+        "an address of the house leaked"
+    );
+    assert_eq!(
+        general.count("77.1.168.192.in-addr.arpa"),
+        0,
+        "an address of the house leaked"
+    );
+}

@@ -56,7 +56,7 @@ pub async fn start_hush_in(dir: tempfile::TempDir, text: &str) -> TestHush {
     )
     .await
     .unwrap();
-    let addr = hush.dns_addrs()[0];
+    let addr = hush.dns().addrs()[0];
     TestHush {
         hush,
         addr,
@@ -145,7 +145,7 @@ pub async fn start_logged_in(
         .await
         .unwrap();
     LoggedHush {
-        dns: hush.dns_addrs()[0],
+        dns: hush.dns().addrs()[0],
         api: format!("http://{}", hush.api_addr()),
         hush,
         dir,

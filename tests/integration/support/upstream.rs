@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Metadata, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, SOA, TXT};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, PTR, SOA, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo, Server};
@@ -56,6 +56,9 @@ fn zone_answer(name: &str, query_type: RecordType) -> (ResponseCode, Vec<Record>
         ("example.com.", T::MX) => answer(vec![record(RData::MX(MX::new(
             10,
             Name::from_ascii("mail.example.com.").unwrap(),
+        )))]),
+        ("77.1.168.192.in-addr.arpa.", T::PTR) => answer(vec![record(RData::PTR(PTR(
+            Name::from_ascii("phone.home.arpa.").unwrap(),
         )))]),
         ("example.com.", T::TXT) => answer(vec![record(RData::TXT(TXT::new(vec![
             "v=spf1 -all".into(),
