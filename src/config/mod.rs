@@ -115,6 +115,7 @@ impl Config {
             &mut self.querylog.database,
             &mut self.tls.cert,
             &mut self.tls.key,
+            &mut self.dns.upstream_ca,
         ] {
             if !path.as_os_str().is_empty() && path.is_relative() {
                 *path = base.join(&*path);

@@ -48,6 +48,9 @@ pub struct DnsConfig {
     pub forward: Vec<ForwardZone>,
     /// How clients are named in the history.
     pub client_names: ClientNames,
+    /// A PEM file of extra root certificates trusted for `tls://` and `https://` upstreams
+    /// (a private resolver's CA), besides the public roots. Empty: the public roots only.
+    pub upstream_ca: PathBuf,
 }
 
 impl Default for DnsConfig {
@@ -87,6 +90,7 @@ impl Default for DnsConfig {
             https_listen: Vec::new(),
             forward: Vec::new(),
             client_names: ClientNames::default(),
+            upstream_ca: PathBuf::new(),
         }
     }
 }

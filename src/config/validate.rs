@@ -95,7 +95,12 @@ impl Config {
                 return Err(invalid(file, key, message));
             }
         }
-        self.tls_pair_loads(file)
+        self.tls_pair_loads(file)?;
+        if !self.dns.upstream_ca.as_os_str().is_empty() {
+            crate::tls::upstream_client_config(&self.dns.upstream_ca)
+                .map_err(|err| invalid(file, "dns.upstream_ca", err.to_string()))?;
+        }
+        Ok(())
     }
 
     /// `tls.cert` and `tls.key` go together, and a pair must load and match.

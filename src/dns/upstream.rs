@@ -72,6 +72,8 @@ pub struct Upstreams {
 pub enum UpstreamSetupError {
     #[error("upstream {upstream}: {source}")]
     Resolver { upstream: String, source: NetError },
+    #[error("dns.upstream_ca: {0}")]
+    Roots(String),
 }
 
 /// Where a name goes upstream: the upstreams of the longest `[[dns.forward]]` zone that holds
@@ -86,13 +88,13 @@ pub struct Forwarders {
 impl Forwarders {
     pub fn new(config: &DnsConfig) -> Result<Self, UpstreamSetupError> {
         let timeout = config.upstream_timeout.0;
+        let tls = upstream_tls(config)?;
+        let build = |upstreams: &[Upstream]| {
+            Upstreams::new(upstreams, timeout, config.max_inflight, tls.as_ref())
+        };
         let mut zones = Vec::new();
         for forward in &config.forward {
-            let upstreams = Arc::new(Upstreams::new(
-                &forward.upstreams,
-                timeout,
-                config.max_inflight,
-            )?);
+            let upstreams = Arc::new(build(&forward.upstreams)?);
             for zone in &forward.zones {
                 if let Ok(mut name) = Name::from_ascii(zone) {
                     name.set_fqdn(true);
@@ -103,7 +105,7 @@ impl Forwarders {
         zones.sort_by_key(|(zone, _)| std::cmp::Reverse(zone.num_labels()));
         Ok(Self {
             zones,
-            general: Upstreams::new(&config.upstreams, timeout, config.max_inflight)?,
+            general: build(&config.upstreams)?,
         })
     }
 
@@ -128,15 +130,18 @@ enum AttemptError {
 }
 
 impl Upstreams {
+    /// The upstreams `upstreams`, with `tls` as the client config of encrypted ones when given
+    /// (else hickory's, over the public roots).
     pub fn new(
         upstreams: &[Upstream],
         timeout: Duration,
         max_inflight: usize,
+        tls: Option<&rustls::ClientConfig>,
     ) -> Result<Self, UpstreamSetupError> {
         let servers = upstreams
             .iter()
             .map(|upstream| {
-                let resolver = build_resolver(upstream, timeout).map_err(|source| {
+                let resolver = build_resolver(upstream, timeout, tls).map_err(|source| {
                     UpstreamSetupError::Resolver {
                         upstream: upstream.to_string(),
                         source,
@@ -302,7 +307,11 @@ fn name_server(upstream: &Upstream) -> NameServerConfig {
 
 /// The resolver of one upstream for forwarding: no cache (hush caches after policy), one
 /// attempt (failover is ours), names taken as given.
-fn build_resolver(upstream: &Upstream, timeout: Duration) -> Result<TokioResolver, NetError> {
+fn build_resolver(
+    upstream: &Upstream,
+    timeout: Duration,
+    tls: Option<&rustls::ClientConfig>,
+) -> Result<TokioResolver, NetError> {
     let config = ResolverConfig::from_parts(None, Vec::new(), vec![name_server(upstream)]);
     let mut options = ResolverOpts::default();
     options.timeout = timeout;
@@ -313,20 +322,42 @@ fn build_resolver(upstream: &Upstream, timeout: Duration) -> Result<TokioResolve
     options.num_concurrent_reqs = 1;
     options.max_active_requests = 1024;
     options.ndots = 0;
-    TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-        .with_options(options)
-        .build()
+    let mut builder = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        .with_options(options);
+    if let Some(tls) = tls {
+        builder = builder.with_tls_config(tls.clone());
+    }
+    builder.build()
 }
 
 /// A resolver over all upstreams for hush's own lookups (list hosts): the box's system
 /// resolver often points back at hush itself, which may not be serving yet.
-pub fn own_resolver(upstreams: &[Upstream], timeout: Duration) -> Result<TokioResolver, NetError> {
-    let servers = upstreams.iter().map(name_server).collect();
-    let config = ResolverConfig::from_parts(None, Vec::new(), servers);
+pub fn own_resolver(config: &DnsConfig) -> Result<TokioResolver, UpstreamSetupError> {
+    let servers = config.upstreams.iter().map(name_server).collect();
+    let resolver_config = ResolverConfig::from_parts(None, Vec::new(), servers);
     let mut options = ResolverOpts::default();
-    options.timeout = timeout;
+    options.timeout = config.upstream_timeout.0;
     options.use_hosts_file = ResolveHosts::Never;
-    TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-        .with_options(options)
+    let mut builder =
+        TokioResolver::builder_with_config(resolver_config, TokioRuntimeProvider::default())
+            .with_options(options);
+    if let Some(tls) = upstream_tls(config)? {
+        builder = builder.with_tls_config(tls);
+    }
+    builder
         .build()
+        .map_err(|source| UpstreamSetupError::Resolver {
+            upstream: "(all, for hush's own lookups)".to_owned(),
+            source,
+        })
+}
+
+/// The TLS client config of encrypted upstreams when `dns.upstream_ca` adds roots.
+fn upstream_tls(config: &DnsConfig) -> Result<Option<rustls::ClientConfig>, UpstreamSetupError> {
+    if config.upstream_ca.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    crate::tls::upstream_client_config(&config.upstream_ca)
+        .map(Some)
+        .map_err(|err| UpstreamSetupError::Roots(err.to_string()))
 }

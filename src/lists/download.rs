@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::net::NetError;
 use reqwest::StatusCode;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
@@ -18,7 +17,7 @@ use tracing::{info, warn};
 use super::cache::{CacheMeta, ListCache};
 use super::source::decode_lossy;
 use crate::config::Config;
-use crate::dns::upstream::own_resolver;
+use crate::dns::upstream::{UpstreamSetupError, own_resolver};
 use crate::rules::compile::inspect;
 
 /// The largest list body accepted; the biggest public lists are a few tens of megabytes.
@@ -38,8 +37,8 @@ pub enum Fetch {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadSetupError {
-    #[error("setting up list downloads: a resolver over the upstreams: {0}")]
-    Resolver(#[from] NetError),
+    #[error("setting up list downloads: {0}")]
+    Resolver(#[from] UpstreamSetupError),
     #[error("setting up list downloads: {0}")]
     Client(#[from] reqwest::Error),
 }
@@ -75,7 +74,7 @@ impl Downloader {
     /// The downloader of `config`: list hosts resolved through `dns.upstreams`, copies kept
     /// beside the database.
     pub fn for_config(config: &Config) -> Result<Self, DownloadSetupError> {
-        let resolver = own_resolver(&config.dns.upstreams, config.dns.upstream_timeout.0)?;
+        let resolver = own_resolver(&config.dns)?;
         let cache = ListCache::beside(&config.querylog.database);
         Ok(Self::new(cache, resolver, MAX_LIST_BYTES)?)
     }

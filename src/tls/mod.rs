@@ -62,6 +62,31 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The TLS client config of `tls://` and `https://` upstreams that also trusts the
+/// certificates in `extra_roots` (a PEM file) besides the public roots.
+pub fn upstream_client_config(extra_roots: &Path) -> Result<rustls::ClientConfig, TlsError> {
+    let bytes = read(extra_roots)?;
+    let extra = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| invalid(extra_roots, err))?;
+    if extra.is_empty() {
+        return Err(TlsError::Missing {
+            path: extra_roots.display().to_string(),
+            what: "certificate",
+        });
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in extra {
+        roots.add(cert).map_err(|err| invalid(extra_roots, err))?;
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|err| invalid(extra_roots, err))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 /// Reads and checks the pair at `cert` and `key` (one file may hold both).
 pub fn load_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
     let cert_bytes = read(cert)?;

@@ -77,6 +77,8 @@ fn bad_configs_exit_2_naming_file_and_key() {
             "dns.forward",
         ),
         ("[dns]\nclient_names = \"dns\"\n", "dns.client_names"),
+        ("[dns]\nupstream_ca = \"missing.pem\"\n", "dns.upstream_ca"),
+        ("[dns]\nupstream_ca = \"block.txt\"\n", "dns.upstream_ca"),
     ];
     for (config, key) in cases {
         let dir = config_dir(config, "");

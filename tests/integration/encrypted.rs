@@ -398,3 +398,55 @@ async fn without_a_certificate_hush_makes_and_keeps_a_self_signed_one() {
         "a client that trusts only real CAs refuses it"
     );
 }
+
+/// hush as the client of a private resolver over DoT and DoH (here: another hush, with a
+/// certificate of the test CA), trusting that CA through `dns.upstream_ca`.
+#[tokio::test]
+async fn upstreams_over_tls_and_https_trust_dns_upstream_ca() {
+    let resolver = start_encrypted(LISTENERS).await;
+    let ca_file = resolver.hush.dir.path().join("ca.pem");
+    std::fs::write(&ca_file, resolver.ca.pem()).unwrap();
+    let upstreams = [
+        (format!("tls://{}#{NAME}", resolver.tls), "tls"),
+        (
+            format!("https://{}/dns-query#{NAME}", resolver.https),
+            "https",
+        ),
+    ];
+    for (upstream, protocol) in upstreams {
+        for trusted in [true, false] {
+            let ca = if trusted {
+                format!("upstream_ca = \"{}\"\n", ca_file.display())
+            } else {
+                String::new()
+            };
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("block.txt"), "").unwrap();
+            std::fs::write(dir.path().join("allow.txt"), "").unwrap();
+            let text =
+                format!("[dns]\nlisten = [\"127.0.0.1:0\"]\nupstreams = [\"{upstream}\"]\n{ca}");
+            let mut client = start_hush_in(dir, &text).await;
+            let reply = udp_query(client.addr, "www.example.com.", RecordType::A).await;
+            if trusted {
+                assert_eq!(
+                    answers(&reply),
+                    ["www.example.com. A 192.0.2.1"],
+                    "{upstream}"
+                );
+                let event = client.next_event().await;
+                assert_eq!(event.outcome.status().name(), "forwarded", "{upstream}");
+            } else {
+                assert_eq!(
+                    reply.metadata.response_code,
+                    ResponseCode::ServFail,
+                    "{upstream}: a resolver whose CA is not trusted must not be used"
+                );
+            }
+        }
+        let rows = resolver
+            .hush
+            .wait_for_rows(&format!("protocol={protocol}"), 1)
+            .await;
+        assert_eq!(rows[0]["domain"], "www.example.com");
+    }
+}

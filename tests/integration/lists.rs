@@ -209,7 +209,12 @@ async fn an_oversized_download_is_refused_and_the_copy_kept() {
     let (http, server, _task) = start_list_server("a.example.com\nb.example.com\n").await;
     let dir = tempfile::tempdir().unwrap();
     let cache = ListCache::beside(&dir.path().join("hush.db"));
-    let resolver = hush::dns::upstream::own_resolver(&[], Duration::from_secs(1)).unwrap();
+    let dns = hush::config::DnsConfig {
+        upstreams: Vec::new(),
+        upstream_timeout: hush::config::HumanDuration(Duration::from_secs(1)),
+        ..Default::default()
+    };
+    let resolver = hush::dns::upstream::own_resolver(&dns).unwrap();
     let url = format!("http://{http}/list.txt");
     let roomy = Downloader::new(cache.clone(), resolver.clone(), 1 << 20).unwrap();
     assert_eq!(roomy.fetch(&url).await, Fetch::Updated);
