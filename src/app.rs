@@ -20,9 +20,9 @@ use crate::dns::upstream::UpstreamSetupError;
 use crate::lists::download::{DownloadSetupError, Downloader};
 use crate::lists::source::compile_for_start;
 use crate::lists::{refresh, watch};
-use crate::naming;
 use crate::querylog::{EventTarget, QueryLogWriter};
 use crate::store::{Store, StoreError};
+use crate::{naming, pihole};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -45,6 +45,8 @@ pub struct Hush {
     control: Arc<Control>,
     dns: Server,
     api: ApiServer,
+    /// The Pi-hole compatible API, when `pihole.listen` is set.
+    pihole: Option<ApiServer>,
     writer: Option<QueryLogWriter>,
     /// List downloads, the list-file watch, the certificate watch and client naming.
     background: Vec<JoinHandle<()>>,
@@ -78,6 +80,7 @@ impl Hush {
         let handler = DnsHandler::new(&config.dns, control.dns_handles())?;
         let dns = Server::start(&config.dns, handler, certificates.as_ref())?;
         let api = ApiServer::start(config.api.listen, Arc::clone(&control)).await?;
+        let pihole = pihole::serve(&control).await?;
         let background = [
             Some(refresh::spawn(Arc::clone(&control), downloader)),
             Some(watch::spawn(Arc::clone(&control), watch::POLL_INTERVAL)),
@@ -95,6 +98,7 @@ impl Hush {
             control,
             dns,
             api,
+            pihole,
             writer,
             background: background.into_iter().flatten().collect(),
         })
@@ -109,6 +113,10 @@ impl Hush {
         self.api.addr()
     }
 
+    pub fn pihole_addr(&self) -> Option<SocketAddr> {
+        self.pihole.as_ref().map(ApiServer::addr)
+    }
+
     pub fn control(&self) -> &Arc<Control> {
         &self.control
     }
@@ -120,6 +128,9 @@ impl Hush {
         }
         self.dns.shutdown().await;
         self.api.shutdown().await;
+        if let Some(pihole) = self.pihole {
+            pihole.shutdown().await;
+        }
         if let Some(writer) = self.writer {
             writer.shutdown().await;
         }

@@ -12,6 +12,7 @@ pub mod dns;
 pub mod fuzzing;
 pub mod lists;
 pub mod naming;
+pub mod pihole;
 pub mod querylog;
 pub mod rules;
 pub mod store;

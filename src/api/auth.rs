@@ -30,7 +30,7 @@ pub const SESSION_COOKIE: &str = "hush_session";
 /// The header a cookie-authenticated change must carry.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a wrong password waits before its 401: slows guessing without a lock-out.
-const WRONG_PASSWORD_DELAY: Duration = Duration::from_secs(1);
+pub const WRONG_PASSWORD_DELAY: Duration = Duration::from_secs(1);
 
 /// The secrets, sessions and failed-login counts of one API listener.
 pub struct Auth {
@@ -38,7 +38,7 @@ pub struct Auth {
     /// `api.password`, a PHC string (argon2id), validated at config load.
     password_hash: String,
     pub sessions: Sessions,
-    limiter: LoginLimiter,
+    pub limiter: LoginLimiter,
 }
 
 /// How a request proved who it is.
@@ -52,10 +52,15 @@ pub enum Credential {
 
 impl Auth {
     pub fn new(config: &ApiConfig) -> Self {
+        Self::with_idle(config, config.session_timeout.0)
+    }
+
+    /// The secrets of `config` with sessions that end after `idle` without use.
+    pub fn with_idle(config: &ApiConfig, idle: Duration) -> Self {
         Self {
             token: config.token.clone(),
             password_hash: config.password.clone(),
-            sessions: Sessions::new(config.session_timeout.0),
+            sessions: Sessions::new(idle),
             limiter: LoginLimiter::default(),
         }
     }

@@ -2,12 +2,12 @@
 //! ([`crate::web`]), who may call what ([`auth`]), body limits and JSON errors. Handlers are
 //! thin: they parse parameters, call the store or [`Control`], and shape JSON.
 
-mod auth;
-mod error;
+pub mod auth;
+pub mod error;
 mod history;
 mod manage;
 mod params;
-mod session;
+pub mod session;
 mod status;
 
 use std::net::SocketAddr;
@@ -35,9 +35,10 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "cannot serve the API on {addr}: {source}. Pick another api.listen address (port 0 lets the OS choose)"
+    "cannot serve HTTP on {addr}: {source}. Pick another {key} address (port 0 lets the OS choose)"
 )]
 pub struct ApiBindError {
+    key: &'static str,
     addr: SocketAddr,
     source: std::io::Error,
 }
@@ -50,13 +51,21 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    /// Binds `addr` and serves the API over `control` on it.
+    /// Binds `addr` and serves the API and dashboard over `control` on it.
     pub async fn start(addr: SocketAddr, control: Arc<Control>) -> Result<Self, ApiBindError> {
-        let bind_error = |source| ApiBindError { addr, source };
+        Self::serve("api.listen", addr, router(control)).await
+    }
+
+    /// Binds `addr` (the value of config key `key`) and serves `app` on it.
+    pub async fn serve(
+        key: &'static str,
+        addr: SocketAddr,
+        app: Router,
+    ) -> Result<Self, ApiBindError> {
+        let bind_error = |source| ApiBindError { key, addr, source };
         let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
         let bound = listener.local_addr().map_err(bind_error)?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = router(control);
         let task = tokio::spawn(async move {
             let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let served = axum::serve(listener, app)

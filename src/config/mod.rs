@@ -17,7 +17,7 @@ pub use duration::HumanDuration;
 pub use list_entry::{ListEntry, ListLocation, validate_category};
 pub use local::{ClientNames, ForwardZone, LocalConfig, LocalValue};
 pub use network::ClientNet;
-pub use sections::{ApiConfig, BlockingConfig, DnsConfig, QueryLogConfig, TlsConfig};
+pub use sections::{ApiConfig, BlockingConfig, DnsConfig, PiholeConfig, QueryLogConfig, TlsConfig};
 pub use upstream::{Transport, Upstream};
 
 use std::path::{Path, PathBuf};
@@ -52,6 +52,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub tls: TlsConfig,
     pub local: LocalConfig,
+    pub pihole: PiholeConfig,
 }
 
 impl Config {

@@ -165,6 +165,21 @@ impl Default for QueryLogConfig {
     }
 }
 
+/// `[pihole]`: the Pi-hole v6 compatible API, for Home Assistant and the Pi-hole apps.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PiholeConfig {
+    /// Where to serve it, e.g. "127.0.0.1:8081"; empty: off.
+    pub listen: String,
+}
+
+impl PiholeConfig {
+    /// The address to serve on, when it is on and valid (validation reports a bad one).
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.listen.trim().parse().ok()
+    }
+}
+
 /// The certificate of DNS over TLS and HTTPS.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]

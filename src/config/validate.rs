@@ -39,7 +39,7 @@ impl Config {
     /// Checks what the types alone cannot: ranges and combinations of values.
     pub(super) fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let dns = &self.dns;
-        let checks: [(&str, Problem); 22] = [
+        let checks: [(&str, Problem); 23] = [
             ("dns.listen", non_empty(dns.listen.len(), "address")),
             ("dns.listen", no_repeats(&dns.listen)),
             ("dns.upstreams", non_empty(dns.upstreams.len(), "upstream")),
@@ -79,6 +79,7 @@ impl Config {
                 duration_within(self.api.session_timeout, SECOND, 365 * 24 * HOUR),
             ),
             ("api.token", self.remote_api_has_a_secret()),
+            ("pihole.listen", self.pihole_listen()),
             ("dns.tls_listen", no_repeats(&dns.tls_listen)),
             ("dns.https_listen", no_repeats(&dns.https_listen)),
             ("tls.names", server_names(&self.tls.names)),
@@ -128,6 +129,26 @@ impl Config {
                 None => Ok(()),
             },
         }
+    }
+
+    /// `pihole.listen` is empty or an address; off loopback it needs a secret, like the API.
+    fn pihole_listen(&self) -> Problem {
+        let text = self.pihole.listen.trim();
+        if text.is_empty() {
+            return Ok(());
+        }
+        let Some(addr) = self.pihole.address() else {
+            return Err(format!(
+                "{text:?} is not an address with a port, e.g. \"127.0.0.1:8081\""
+            ));
+        };
+        let api = &self.api;
+        if api.token.is_empty() && api.password.is_empty() && !addr.ip().is_loopback() {
+            return Err(format!(
+                "{addr} is reachable from other machines, so api.token or api.password is required"
+            ));
+        }
+        Ok(())
     }
 
     /// Every forward entry names valid zones and at least one upstream; no zone twice.

@@ -4,6 +4,7 @@
 //! (SQLite has one writer at a time; a single connection turns lock contention into ordinary
 //! queueing), reads through a small pool that WAL mode lets run beside the writer.
 
+mod breakdown;
 mod labels;
 mod paging;
 mod row;
@@ -25,6 +26,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tracing::warn;
 
+pub use breakdown::{ClientSlot, TypeCount, UpstreamCount};
 pub use paging::{QueryFilter, QueryPage};
 pub use row::{QueryRow, StoredRow};
 pub use rules::{CustomRule, RuleKind};

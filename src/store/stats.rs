@@ -63,7 +63,13 @@ pub struct Summary {
 pub enum TopKind {
     Domains,
     Blocked,
+    /// Names by their queries that were not blocked.
+    Permitted,
     Clients,
+    /// Clients by their blocked queries.
+    BlockedClients,
+    /// Clients by their queries that were not blocked.
+    PermittedClients,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -81,6 +87,8 @@ pub struct Bucket {
     pub start_us: i64,
     pub queries: i64,
     pub blocked: i64,
+    pub cached: i64,
+    pub forwarded: i64,
 }
 
 impl Store {
@@ -159,8 +167,12 @@ impl Store {
         range: TimeRange,
     ) -> Result<Vec<TopItem>, StoreError> {
         let (subject, names) = match kind {
-            TopKind::Domains | TopKind::Blocked => (Subject::Domain, "domains d"),
-            TopKind::Clients => (Subject::Client, "clients d"),
+            TopKind::Domains | TopKind::Blocked | TopKind::Permitted => {
+                (Subject::Domain, "domains d")
+            }
+            TopKind::Clients | TopKind::BlockedClients | TopKind::PermittedClients => {
+                (Subject::Client, "clients d")
+            }
         };
         let (name, client_name) = match subject {
             Subject::Domain => ("d.name", "NULL"),
@@ -174,15 +186,16 @@ impl Store {
             Subject::Client => " LEFT JOIN client_labels l ON l.address = d.address",
         };
         // Aggregation first; names are joined onto the few winners only.
-        let count = match kind {
-            TopKind::Blocked => Count::Only(Status::Blocked),
-            TopKind::Domains | TopKind::Clients => Count::All,
+        let (count, counted) = match kind {
+            TopKind::Blocked | TopKind::BlockedClients => (Count::Only(Status::Blocked), "n"),
+            TopKind::Domains | TopKind::Clients => (Count::All, "n"),
+            TopKind::Permitted | TopKind::PermittedClients => (Count::AllAndBlocked, "n - blocked"),
         };
         let mut sql = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {name}, t.total, {client_name} FROM (SELECT id, SUM(n) AS total FROM ("
+            "SELECT {name}, t.total, {client_name} FROM (SELECT id, SUM({counted}) AS total FROM ("
         ));
         Sources::of(range).push_counts(&mut sql, subject, count);
-        sql.push(") GROUP BY id ORDER BY total DESC, id LIMIT ")
+        sql.push(") GROUP BY id HAVING total > 0 ORDER BY total DESC, id LIMIT ")
             .push_bind(i64::from(limit))
             .push(format_args!(
                 ") t JOIN {names} ON d.id = t.id{labels} ORDER BY t.total DESC, {name}"
@@ -214,12 +227,16 @@ impl Store {
         sql.push_bind(bucket_minutes)
             .push(") * ")
             .push_bind(bucket_minutes)
-            .push(" AS b, SUM(n), SUM(CASE WHEN status = ")
-            .push_bind(Status::Blocked.code())
-            .push(" THEN n ELSE 0 END) FROM (");
+            .push(" AS b, SUM(n)");
+        for status in [Status::Blocked, Status::Cached, Status::Forwarded] {
+            sql.push(", SUM(CASE WHEN status = ")
+                .push_bind(status.code())
+                .push(" THEN n ELSE 0 END)");
+        }
+        sql.push(" FROM (");
         push_minute_counts(&mut sql, range);
         sql.push(") GROUP BY b ORDER BY b");
-        let rows: Vec<(i64, i64, i64)> = sql
+        let rows: Vec<(i64, i64, i64, i64, i64)> = sql
             .build_query_as()
             .fetch_all(&self.pools().await?.reader)
             .await?;
@@ -229,17 +246,19 @@ impl Store {
         let end_minute = (range.to_us - 1).div_euclid(MINUTE_US) + 1;
         let mut start = first_minute.div_euclid(bucket_minutes) * bucket_minutes;
         while start < end_minute {
-            let (queries, blocked) = match rows.peek() {
-                Some(&(bucket, queries, blocked)) if bucket == start => {
+            let (queries, blocked, cached, forwarded) = match rows.peek() {
+                Some(&(bucket, queries, blocked, cached, forwarded)) if bucket == start => {
                     rows.next();
-                    (queries, blocked)
+                    (queries, blocked, cached, forwarded)
                 }
-                _ => (0, 0),
+                _ => (0, 0, 0, 0),
             };
             buckets.push(Bucket {
                 start_us: start * MINUTE_US,
                 queries,
                 blocked,
+                cached,
+                forwarded,
             });
             start += bucket_minutes;
         }

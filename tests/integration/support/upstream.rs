@@ -152,9 +152,17 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start() -> Self {
-        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = udp.local_addr().unwrap();
-        let tcp = TcpListener::bind(addr).await.unwrap();
+        // The TCP port must equal the UDP one, and another socket of a parallel test may hold
+        // it already: try other ports until both are free.
+        let (udp, addr, tcp) = loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let addr = udp.local_addr().unwrap();
+            match TcpListener::bind(addr).await {
+                Ok(tcp) => break (udp, addr, tcp),
+                Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => continue,
+                Err(err) => panic!("test upstream on {addr}: {err}"),
+            }
+        };
         let seen = Arc::new(Mutex::new(Vec::new()));
         let mut server = Server::new(ZoneHandler {
             seen: Arc::clone(&seen),
