@@ -18,10 +18,9 @@ use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::json;
 
 use super::error::ApiError;
+use super::schema::{AuthStatus, ErrorBody, Login, LoginAnswer};
 use super::session::{LoginLimiter, Session, Sessions};
 use crate::config::ApiConfig;
 
@@ -145,27 +144,26 @@ fn csrf_matches(headers: &HeaderMap, session: &Session) -> Result<(), ApiError> 
     }
 }
 
-/// `GET /api/auth`: whether a login is needed and whether this request has one.
-pub async fn status(State(auth): State<Arc<Auth>>, headers: HeaderMap) -> Json<serde_json::Value> {
+/// Whether a login is needed and whether this request has one.
+#[utoipa::path(get, path = "/api/auth", tag = "auth",
+    responses((status = 200, body = AuthStatus)))]
+pub async fn status(State(auth): State<Arc<Auth>>, headers: HeaderMap) -> Json<AuthStatus> {
     let credential = auth.credential(&headers).ok();
     let csrf = match &credential {
         Some(Credential::Cookie(session)) => Some(session.csrf.clone()),
         _ => None,
     };
-    Json(json!({
-        "required": auth.required(),
-        "authenticated": credential.is_some(),
-        "csrf": csrf,
-    }))
+    Json(AuthStatus {
+        required: auth.required(),
+        authenticated: credential.is_some(),
+        csrf,
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Login {
-    password: String,
-}
-
-/// `POST /api/auth {password}`: opens a session.
+/// Logs in with `api.password` or `api.token`: sets the `hush_session` cookie and answers the
+/// CSRF token changes made with it must carry.
+#[utoipa::path(post, path = "/api/auth", tag = "auth", request_body = Login,
+    responses((status = 200, body = LoginAnswer), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(
     State(auth): State<Arc<Auth>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -181,7 +179,7 @@ pub async fn login(
         ));
     }
     if !auth.required() {
-        return Ok(Json(json!({ "csrf": null })).into_response());
+        return Ok(Json(LoginAnswer { csrf: None }).into_response());
     }
     if !auth.check_password(&login.password).await {
         auth.limiter.record_failure(client);
@@ -194,14 +192,19 @@ pub async fn login(
         "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
         session.id
     );
-    let mut response = Json(json!({ "csrf": session.csrf })).into_response();
+    let mut response = Json(LoginAnswer {
+        csrf: Some(session.csrf),
+    })
+    .into_response();
     if let Ok(value) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(SET_COOKIE, value);
     }
     Ok(response)
 }
 
-/// `DELETE /api/auth`: ends the cookie's session (a change like any other: CSRF applies).
+/// Ends the cookie's session (a change like any other: the CSRF token applies).
+#[utoipa::path(delete, path = "/api/auth", tag = "auth",
+    responses((status = 204), (status = 403, body = ErrorBody)))]
 pub async fn logout(
     State(auth): State<Arc<Auth>>,
     headers: HeaderMap,

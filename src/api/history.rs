@@ -6,32 +6,50 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use hickory_proto::rr::RecordType;
-use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::params::Params;
+use super::schema::{
+    ClientReportItem, ClientReportList, ErrorBody, QueryItem, QueryList, Timeline, TimelineBucket,
+    TopList,
+};
 use crate::control::Control;
 use crate::dns::arrival::Protocol;
 use crate::dns::outcome::Status;
 use crate::store::time::{MINUTE_US, from_unix_micros, unix_micros};
-use crate::store::{ClientReport, QueryFilter, TopKind, UNCATEGORIZED};
+use crate::store::{ClientReport, QueryFilter, Summary, TopKind, UNCATEGORIZED};
 
 /// The most timeline buckets one request may ask for.
 const MAX_BUCKETS: i64 = 10_000;
 
+/// Totals over a window, exact to the microsecond.
+#[utoipa::path(get, path = "/api/stats/summary", tag = "history",
+    params(
+        ("from" = Option<String>, Query, description = "RFC 3339 or Unix seconds, inclusive (default: 24 h before `to`)"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or Unix seconds, exclusive (default: now)"),
+    ),
+    responses((status = 200, body = Summary), (status = 400, body = ErrorBody)))]
 pub async fn summary(
     State(control): State<Arc<Control>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Summary>, ApiError> {
     let params = Params::parse(query.as_deref(), &["from", "to"])?;
-    let summary = control.store().summary(params.range()?).await?;
-    Ok(Json(json!(summary)))
+    Ok(Json(control.store().summary(params.range()?).await?))
 }
 
+/// The names, blocked names or clients with the most queries in a window.
+#[utoipa::path(get, path = "/api/stats/top", tag = "history",
+    params(
+        ("kind" = Option<String>, Query, description = "`domains` (default), `blocked` or `clients`"),
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 10"),
+        ("from" = Option<String>, Query, description = "RFC 3339 or Unix seconds, inclusive (default: 24 h before `to`)"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or Unix seconds, exclusive (default: now)"),
+    ),
+    responses((status = 200, body = TopList), (status = 400, body = ErrorBody)))]
 pub async fn top(
     State(control): State<Arc<Control>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TopList>, ApiError> {
     let params = Params::parse(query.as_deref(), &["kind", "limit", "from", "to"])?;
     let kind = match params.text("kind").unwrap_or("domains") {
         "domains" => TopKind::Domains,
@@ -46,13 +64,21 @@ pub async fn top(
     };
     let limit = params.number("limit", 10, 1..=1000)?;
     let items = control.store().top(kind, limit, params.range()?).await?;
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(TopList { items }))
 }
 
+/// Queries and blocked queries per bucket.
+#[utoipa::path(get, path = "/api/stats/timeline", tag = "history",
+    params(
+        ("bucket" = Option<String>, Query, description = "Whole minutes from `1m` to `24h`, default `10m`"),
+        ("from" = Option<String>, Query, description = "RFC 3339 or Unix seconds, inclusive (default: 24 h before `to`)"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or Unix seconds, exclusive (default: now)"),
+    ),
+    responses((status = 200, body = Timeline), (status = 400, body = ErrorBody)))]
 pub async fn timeline(
     State(control): State<Arc<Control>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Timeline>, ApiError> {
     let params = Params::parse(query.as_deref(), &["bucket", "from", "to"])?;
     let bucket = params
         .duration("bucket")?
@@ -75,23 +101,36 @@ pub async fn timeline(
         ));
     }
     let buckets = control.store().timeline(bucket_minutes, range).await?;
-    let buckets: Vec<Value> = buckets
+    let buckets = buckets
         .iter()
-        .map(|b| {
-            json!({
-                "start": humantime::format_rfc3339_seconds(from_unix_micros(b.start_us)).to_string(),
-                "queries": b.queries,
-                "blocked": b.blocked,
-            })
+        .map(|b| TimelineBucket {
+            start: humantime::format_rfc3339_seconds(from_unix_micros(b.start_us)).to_string(),
+            queries: b.queries,
+            blocked: b.blocked,
         })
         .collect();
-    Ok(Json(json!({ "buckets": buckets })))
+    Ok(Json(Timeline { buckets }))
 }
 
+/// The query log, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/queries", tag = "history",
+    params(
+        ("client" = Option<String>, Query, description = "A client address"),
+        ("client_name" = Option<String>, Query, description = "A device or host name, exactly"),
+        ("protocol" = Option<String>, Query, description = "`udp`, `tcp`, `tls` or `https`"),
+        ("domain" = Option<String>, Query, description = "A literal substring of the name"),
+        ("status" = Option<String>, Query, description = "`forwarded`, `cached`, `blocked`, `refused`, `failed` or `local`"),
+        ("type" = Option<String>, Query, description = "A record type, e.g. `AAAA`"),
+        ("from" = Option<String>, Query, description = "RFC 3339 or Unix seconds, inclusive"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or Unix seconds, exclusive"),
+        ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
+        ("before" = Option<String>, Query, description = "The previous page's `next`"),
+    ),
+    responses((status = 200, body = QueryList), (status = 400, body = ErrorBody)))]
 pub async fn queries(
     State(control): State<Arc<Control>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QueryList>, ApiError> {
     let params = Params::parse(
         query.as_deref(),
         &[
@@ -181,55 +220,61 @@ pub async fn queries(
         limit: params.number("limit", 100, 1..=1000)?,
     };
     let page = control.store().queries(&filter).await?;
-    let rows: Vec<Value> = page
+    let queries = page
         .rows
         .iter()
         .map(|stored| {
             let row = &stored.row;
-            json!({
-                "id": stored.id,
-                "time": humantime::format_rfc3339_micros(from_unix_micros(row.time_us)).to_string(),
-                "client": row.client,
-                "client_name": row.client_name,
-                "protocol": row.protocol.name(),
-                "domain": row.domain,
-                "type": RecordType::from(row.qtype).to_string(),
-                "status": row.status.name(),
-                "rcode": rcode_name(row.rcode),
-                "rule": row.rule,
-                "list": row.list,
-                "category": row.category,
-                "upstream": row.upstream,
-                "duration_us": row.duration_us,
-            })
+            QueryItem {
+                id: stored.id,
+                time: humantime::format_rfc3339_micros(from_unix_micros(row.time_us)).to_string(),
+                client: row.client.clone(),
+                client_name: row.client_name.clone(),
+                protocol: row.protocol.name().to_owned(),
+                domain: row.domain.clone(),
+                query_type: RecordType::from(row.qtype).to_string(),
+                status: row.status.name().to_owned(),
+                rcode: rcode_name(row.rcode),
+                rule: row.rule.clone(),
+                list: row.list.clone(),
+                category: row.category.clone(),
+                upstream: row.upstream.as_deref().map(str::to_owned),
+                duration_us: row.duration_us,
+            }
         })
         .collect();
-    Ok(Json(
-        json!({ "queries": rows, "next": page.next.map(|id| id.to_string()) }),
-    ))
+    Ok(Json(QueryList {
+        queries,
+        next: page.next.map(|id| id.to_string()),
+    }))
 }
 
 /// "Who phones home": per client, queries and blocked queries by list category and list.
+#[utoipa::path(get, path = "/api/report/clients", tag = "history",
+    params(
+        ("from" = Option<String>, Query, description = "RFC 3339 or Unix seconds, inclusive (default: 24 h before `to`)"),
+        ("to" = Option<String>, Query, description = "RFC 3339 or Unix seconds, exclusive (default: now)"),
+    ),
+    responses((status = 200, body = ClientReportList), (status = 400, body = ErrorBody)))]
 pub async fn client_report(
     State(control): State<Arc<Control>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClientReportList>, ApiError> {
     let params = Params::parse(query.as_deref(), &["from", "to"])?;
     let range = params.range()?;
     let reports = control.store().client_report(range).await?;
-    let clients: Vec<Value> = reports
-        .iter()
-        .map(|report| {
-            let mut value = json!(report);
-            value["headline"] = json!(headline(report));
-            value
+    let clients = reports
+        .into_iter()
+        .map(|report| ClientReportItem {
+            headline: headline(&report),
+            report,
         })
         .collect();
-    Ok(Json(json!({
-        "from": humantime::format_rfc3339_seconds(from_unix_micros(range.from_us)).to_string(),
-        "to": humantime::format_rfc3339_seconds(from_unix_micros(range.to_us)).to_string(),
-        "clients": clients,
-    })))
+    Ok(Json(ClientReportList {
+        from: humantime::format_rfc3339_seconds(from_unix_micros(range.from_us)).to_string(),
+        to: humantime::format_rfc3339_seconds(from_unix_micros(range.to_us)).to_string(),
+        clients,
+    }))
 }
 
 /// One line a person can read: "192.168.1.23: 1,284 of 1,500 queries blocked, 1,102 of them

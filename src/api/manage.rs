@@ -8,16 +8,18 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::params::Params;
+use super::schema::{
+    BlockingState, CheckAnswer, ErrorBody, ListItem, ListReport, NewRule, RuleItem, RuleList,
+    SetBlocking,
+};
 use crate::config::HumanDuration;
 use crate::control::{Control, ReloadError};
 use crate::rules::{Polarity, QueryName, validate_custom};
+use crate::store::CustomRule;
 use crate::store::time::from_unix_micros;
-use crate::store::{CustomRule, RuleKind};
 
 fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_seconds(time).to_string()
@@ -30,29 +32,27 @@ fn body<T>(payload: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
         .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))
 }
 
-fn blocking_state(control: &Control) -> Value {
-    json!({
-        "enabled": control.switch().is_on(),
-        "until": control.switch().paused_until().map(rfc3339),
-    })
+fn blocking_state(control: &Control) -> BlockingState {
+    BlockingState {
+        enabled: control.switch().is_on(),
+        until: control.switch().paused_until().map(rfc3339),
+    }
 }
 
-pub async fn blocking(State(control): State<Arc<Control>>) -> Json<Value> {
+/// Whether blocking is on, and until when it is paused.
+#[utoipa::path(get, path = "/api/blocking", tag = "blocking",
+    responses((status = 200, body = BlockingState)))]
+pub async fn blocking(State(control): State<Arc<Control>>) -> Json<BlockingState> {
     Json(blocking_state(&control))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SetBlocking {
-    enabled: bool,
-    /// How long blocking stays off (only with `enabled: false`).
-    duration: Option<String>,
-}
-
+/// Turns blocking on, off, or off for a while.
+#[utoipa::path(post, path = "/api/blocking", tag = "blocking", request_body = SetBlocking,
+    responses((status = 200, body = BlockingState), (status = 400, body = ErrorBody)))]
 pub async fn set_blocking(
     State(control): State<Arc<Control>>,
     payload: Result<Json<SetBlocking>, JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BlockingState>, ApiError> {
     let request = body(payload)?;
     let duration = request
         .duration
@@ -77,10 +77,14 @@ pub async fn set_blocking(
     Ok(Json(blocking_state(&control)))
 }
 
+/// Whether a name would be blocked, and by which rule of which list.
+#[utoipa::path(get, path = "/api/check", tag = "blocking",
+    params(("domain" = String, Query, description = "The name to check")),
+    responses((status = 200, body = CheckAnswer), (status = 400, body = ErrorBody)))]
 pub async fn check(
     State(control): State<Arc<Control>>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CheckAnswer>, ApiError> {
     let params = Params::parse(query.as_deref(), &["domain"])?;
     let domain = params.required("domain")?;
     let name = QueryName::from_text(domain).ok_or_else(|| {
@@ -88,44 +92,45 @@ pub async fn check(
     })?;
     let explanation = control.policy().explain(&name);
     let blocked_by = explanation.blocked_by.as_ref();
-    Ok(Json(json!({
-        "domain": explanation.domain,
-        "blocked": blocked_by.is_some(),
-        "rule": blocked_by.map(|by| &by.rule),
-        "list": blocked_by.map(|by| &by.list),
-        "allowed_by": explanation.allowed_by.map(|by| format!("{} ({})", by.rule, by.list)),
-    })))
+    Ok(Json(CheckAnswer {
+        blocked: blocked_by.is_some(),
+        rule: blocked_by.map(|by| by.rule.clone()),
+        list: blocked_by.map(|by| by.list.clone()),
+        allowed_by: explanation
+            .allowed_by
+            .as_ref()
+            .map(|by| format!("{} ({})", by.rule, by.list)),
+        domain: explanation.domain,
+    }))
 }
 
-fn rule_json(rule: &CustomRule) -> Value {
-    json!({
-        "id": rule.id,
-        "kind": rule.kind,
-        "domain": rule.domain,
-        "comment": rule.comment,
-        "created": rfc3339(from_unix_micros(rule.created_us)),
-    })
+fn rule_item(rule: &CustomRule) -> RuleItem {
+    RuleItem {
+        id: rule.id,
+        kind: rule.kind,
+        domain: rule.domain.clone(),
+        comment: rule.comment.clone(),
+        created: rfc3339(from_unix_micros(rule.created_us)),
+    }
 }
 
-pub async fn rules(State(control): State<Arc<Control>>) -> Result<Json<Value>, ApiError> {
+/// The custom allow/deny rules.
+#[utoipa::path(get, path = "/api/rules", tag = "rules",
+    responses((status = 200, body = RuleList)))]
+pub async fn rules(State(control): State<Arc<Control>>) -> Result<Json<RuleList>, ApiError> {
     let rules = control.store().custom_rules().await?;
-    Ok(Json(
-        json!({ "rules": rules.iter().map(rule_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(RuleList {
+        rules: rules.iter().map(rule_item).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewRule {
-    kind: RuleKind,
-    domain: String,
-    comment: Option<String>,
-}
-
+/// Adds a custom rule, applied at once.
+#[utoipa::path(post, path = "/api/rules", tag = "rules", request_body = NewRule,
+    responses((status = 201, body = RuleItem), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_rule(
     State(control): State<Arc<Control>>,
     payload: Result<Json<NewRule>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<RuleItem>), ApiError> {
     let request = body(payload)?;
     let domain = request.domain.trim().to_ascii_lowercase();
     validate_custom(&domain)
@@ -140,9 +145,13 @@ pub async fn add_rule(
         .add_custom_rule(request.kind, &domain, comment)
         .await?;
     control.apply_custom_rules().await?;
-    Ok((StatusCode::CREATED, Json(rule_json(&rule))))
+    Ok((StatusCode::CREATED, Json(rule_item(&rule))))
 }
 
+/// Deletes a custom rule.
+#[utoipa::path(delete, path = "/api/rules/{id}", tag = "rules",
+    params(("id" = i64, Path, description = "The rule's id")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete_rule(
     State(control): State<Arc<Control>>,
     Path(id): Path<String>,
@@ -157,42 +166,51 @@ pub async fn delete_rule(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn lists_json(control: &Control) -> Value {
+fn list_report(control: &Control) -> ListReport {
     let lists = control.lists();
-    let sources: Vec<Value> = lists
+    let items = lists
         .reports
         .iter()
         .map(|report| {
             let (updated, error) = control.list_status(report);
-            json!({
-                "source": report.source.location,
-                "category": report.source.category.as_deref(),
-                "name": &*report.source.name,
-                "kind": match report.source.polarity {
+            ListItem {
+                source: report.source.location.clone(),
+                category: report.source.category.as_deref().map(str::to_owned),
+                name: report.source.name.to_string(),
+                kind: match report.source.polarity {
                     Polarity::Block => "block",
                     Polarity::Allow => "allow",
-                },
-                "entries": report.stats.entries,
-                "skipped": report.stats.skipped,
-                "unsupported": report.stats.unsupported,
-                "invalid": report.stats.invalid,
-                "updated": updated.map(rfc3339),
-                "error": error,
-            })
+                }
+                .to_owned(),
+                entries: report.stats.entries,
+                skipped: report.stats.skipped,
+                unsupported: report.stats.unsupported,
+                invalid: report.stats.invalid,
+                updated: updated.map(rfc3339),
+                error,
+            }
         })
         .collect();
-    json!({ "lists": sources })
+    ListReport { lists: items }
 }
 
-pub async fn lists(State(control): State<Arc<Control>>) -> Json<Value> {
-    Json(lists_json(&control))
+/// Each list's counts, last update and last error.
+#[utoipa::path(get, path = "/api/lists", tag = "lists",
+    responses((status = 200, body = ListReport)))]
+pub async fn lists(State(control): State<Arc<Control>>) -> Json<ListReport> {
+    Json(list_report(&control))
 }
 
-pub async fn refresh_lists(State(control): State<Arc<Control>>) -> Result<Json<Value>, ApiError> {
+/// Downloads the URL lists now and rebuilds the rules.
+#[utoipa::path(post, path = "/api/lists/refresh", tag = "lists",
+    responses((status = 200, body = ListReport), (status = 422, body = ErrorBody)))]
+pub async fn refresh_lists(
+    State(control): State<Arc<Control>>,
+) -> Result<Json<ListReport>, ApiError> {
     control.refresh_lists().await.map_err(|err| match err {
         // The admin can fix these: they name the config key or the list file.
         ReloadError::Config(_) | ReloadError::List(_) => ApiError::unprocessable(err.to_string()),
         ReloadError::Task(_) => ApiError::internal(err),
     })?;
-    Ok(Json(lists_json(&control)))
+    Ok(Json(list_report(&control)))
 }

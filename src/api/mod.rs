@@ -6,7 +6,9 @@ pub mod auth;
 pub mod error;
 mod history;
 mod manage;
+mod openapi;
 mod params;
+pub mod schema;
 pub mod session;
 mod status;
 
@@ -122,6 +124,7 @@ pub fn router(control: Arc<Control>) -> Router {
             auth::require_auth,
         ))
         .route("/api/health", get(status::health))
+        .route("/api/openapi.json", get(openapi::document))
         .route("/metrics", get(status::metrics))
         .with_state(control);
     let sessions = Router::new()

@@ -4,39 +4,48 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::schema::{Health, QueryLogHealth};
 use axum::Json;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
-use serde_json::{Value, json};
 
 use crate::control::Control;
 use crate::dns::metrics::LATENCY_BOUNDS;
 use crate::dns::outcome::Status;
 
-pub async fn health(State(control): State<Arc<Control>>) -> Json<Value> {
+/// Is hush well: uptime, blocking, rules, and the query log's counters. Needs no token.
+#[utoipa::path(get, path = "/api/health", tag = "status",
+    responses((status = 200, body = Health)))]
+pub async fn health(State(control): State<Arc<Control>>) -> Json<Health> {
     let writer = control.writer();
-    let written = writer.map_or(0, |w| w.written.load(Ordering::Relaxed));
-    let errors = writer.map_or(0, |w| w.errors.load(Ordering::Relaxed));
     let last_error = writer.and_then(|w| w.last_error());
     let policy = control.policy();
-    Json(json!({
-        "status": if last_error.is_some() { "degraded" } else { "ok" },
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": control.uptime().as_secs(),
-        "blocking": control.switch().is_on(),
-        "rules": policy.lists.len() + policy.custom.len(),
-        "querylog": {
-            "enabled": writer.is_some(),
-            "queued": control.events().queued(),
-            "written": written,
-            "dropped": control.events().dropped(),
-            "errors": errors,
-            "last_error": last_error,
+    Json(Health {
+        status: if last_error.is_some() {
+            "degraded"
+        } else {
+            "ok"
+        }
+        .to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        uptime_s: control.uptime().as_secs(),
+        blocking: control.switch().is_on(),
+        rules: policy.lists.len() + policy.custom.len(),
+        querylog: QueryLogHealth {
+            enabled: writer.is_some(),
+            queued: control.events().queued(),
+            written: writer.map_or(0, |w| w.written.load(Ordering::Relaxed)),
+            dropped: control.events().dropped(),
+            errors: writer.map_or(0, |w| w.errors.load(Ordering::Relaxed)),
+            last_error,
         },
-    }))
+    })
 }
 
+/// Counters in Prometheus' text format.
+#[utoipa::path(get, path = "/metrics", tag = "status",
+    responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(control): State<Arc<Control>>) -> impl IntoResponse {
     let snapshot = control.metrics().snapshot();
     let mut out = String::new();

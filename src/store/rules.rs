@@ -7,7 +7,9 @@ use super::time::unix_micros;
 use super::{Store, StoreError};
 use crate::rules::Polarity;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleKind {
     Allow,

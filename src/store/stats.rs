@@ -15,7 +15,7 @@ use super::{Store, StoreError};
 use crate::dns::outcome::Status;
 
 /// What one client asked and what was blocked, by category and by list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ClientReport {
     pub client: String,
     /// The name the device gave itself; a named device is reported apart from its address.
@@ -28,13 +28,13 @@ pub struct ClientReport {
     pub by_list: Vec<ListCount>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct CategoryCount {
     pub category: String,
     pub blocked: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ListCount {
     pub list: String,
     pub category: Option<String>,
@@ -44,7 +44,7 @@ pub struct ListCount {
 /// The category name used for lists that have none.
 pub const UNCATEGORIZED: &str = "uncategorized";
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Summary {
     pub queries: i64,
     pub blocked: i64,
@@ -72,7 +72,7 @@ pub enum TopKind {
     PermittedClients,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct TopItem {
     pub name: String,
     pub count: i64,

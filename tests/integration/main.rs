@@ -15,6 +15,7 @@ mod hardening;
 mod history;
 mod home;
 mod lists;
+mod openapi;
 mod pihole;
 mod serving;
 mod sessions;
