@@ -195,6 +195,36 @@ async fn pihole_sessions_numbers_domains_and_blocking_match_the_native_api() {
         .map(|slot| slot["total"].as_i64().unwrap())
         .sum();
     assert_eq!(total, 5);
+    let (_, by_client) = call(&http, Method::GET, url("/api/history/clients"), sid, None).await;
+    let slots = by_client["history"].as_array().unwrap();
+    let per_client: i64 = slots
+        .iter()
+        .map(|slot| slot["data"]["127.0.0.1"].as_i64().unwrap())
+        .sum();
+    assert_eq!(per_client, 5);
+    assert!(slots.iter().all(|slot| slot["data"]["others"] == 0));
+    assert_eq!(by_client["clients"]["127.0.0.1"]["total"], 5);
+    let (_, types) = call(&http, Method::GET, url("/api/stats/query_types"), sid, None).await;
+    assert_eq!(
+        (
+            types["types"]["A"].as_i64(),
+            types["types"]["AAAA"].as_i64()
+        ),
+        (Some(5), Some(0))
+    );
+    let (_, ftl) = call(&http, Method::GET, url("/api/info/ftl"), sid, None).await;
+    assert_eq!(ftl["ftl"]["clients"]["active"], 1);
+    assert!(ftl["ftl"]["dnsmasq"]["dhcp_lease_actve"].is_number());
+    let (_, version) = call(&http, Method::GET, url("/api/info/version"), sid, None).await;
+    assert!(
+        version["version"]["core"]["local"]["version"]
+            .as_str()
+            .unwrap()
+            .starts_with("hush-")
+    );
+    let (_, lists) = call(&http, Method::GET, url("/api/lists"), sid, None).await;
+    assert_eq!(lists["lists"][0]["type"], "block");
+    assert_eq!(lists["lists"][0]["number"], 1);
     let (_, log) = call(&http, Method::GET, url("/api/queries?length=2"), sid, None).await;
     assert_eq!(log["queries"].as_array().unwrap().len(), 2);
     assert_eq!(log["queries"][0]["status"], "GRAVITY");
