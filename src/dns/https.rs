@@ -26,11 +26,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::debug;
 
+use super::accept::Acceptor;
 use super::arrival::{Arrival, DeviceName, Protocol};
 use super::handler::DnsHandler;
 use super::stream::Limits;
@@ -41,75 +41,28 @@ const DNS_MESSAGE: &str = "application/dns-message";
 /// The largest request body taken: a DNS message is at most 64 KiB.
 pub const MAX_BODY: usize = 65_535;
 
-/// One HTTPS listener's accept loop and its connections.
-pub struct HttpsServer {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl HttpsServer {
-    pub fn start(
-        listener: TcpListener,
-        handler: Arc<DnsHandler>,
-        limits: Limits,
-        acceptor: TlsAcceptor,
-    ) -> Self {
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, handler, limits, acceptor, stopped));
-        Self { stop, task }
-    }
-
-    /// Stops accepting; the returned task ends once every connection has answered the
-    /// requests it had under way.
-    pub fn stop(self) -> JoinHandle<()> {
-        let _ = self.stop.send(true);
-        self.task
-    }
-}
-
-async fn accept_loop(
+/// Starts serving DNS over HTTPS on `listener`.
+pub fn serve(
     listener: TcpListener,
     handler: Arc<DnsHandler>,
     limits: Limits,
     acceptor: TlsAcceptor,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let mut connections = JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = stopped.changed() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                debug!(%error, "HTTPS accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+) -> Acceptor {
+    Acceptor::start(
+        listener,
+        limits.max_connections,
+        move |stream, peer, stopped| {
+            let (handler, acceptor) = (Arc::clone(&handler), acceptor.clone());
+            async move {
+                let Ok(Ok(tls)) = tokio::time::timeout(limits.idle, acceptor.accept(stream)).await
+                else {
+                    debug!(%peer, "TLS handshake failed or timed out");
+                    return;
+                };
+                serve_connection(tls, peer, handler, limits.idle, stopped).await;
             }
-        };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            debug!(%peer, "HTTPS connection limit reached; closing");
-            continue;
-        };
-        let (handler, acceptor, stopped) =
-            (Arc::clone(&handler), acceptor.clone(), stopped.clone());
-        connections.spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let Ok(Ok(tls)) = tokio::time::timeout(limits.idle, acceptor.accept(stream)).await
-            else {
-                debug!(%peer, "TLS handshake failed or timed out");
-                return;
-            };
-            serve_connection(tls, peer, handler, limits.idle, stopped).await;
-            drop(slot);
-        });
-        while connections.try_join_next().is_some() {}
-    }
-    drop(listener);
-    while connections.join_next().await.is_some() {}
+        },
+    )
 }
 
 /// Serves HTTP on one TLS connection until the client closes it, it stays silent for `idle`,

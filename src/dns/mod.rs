@@ -2,6 +2,7 @@
 //! `udp`/`tcp` → `handler` → [`pipeline`]: `admission` → `policy` → `cache` → `upstream` →
 //! `answer_check` → response, each query ending in one [`outcome::Outcome`].
 
+pub mod accept;
 pub mod admission;
 pub mod answer_check;
 pub mod arrival;

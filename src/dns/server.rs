@@ -11,17 +11,18 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
+use super::accept::Acceptor;
 use super::admission::Admission;
 use super::cache::AnswerCache;
 use super::handler::DnsHandler;
-use super::https::HttpsServer;
+use super::https;
 use super::listener::{BindError, bind_pair, bind_stream};
 use super::local::SharedLocal;
 use super::metrics::DnsMetrics;
 use super::outcome::EventSink;
 use super::pipeline::Pipeline;
 use super::policy::{BlockingSwitch, SharedPolicy};
-use super::stream::{Limits, Security, StreamServer};
+use super::stream::{self, Limits, Security};
 use super::udp::UdpServer;
 use super::upstream::{Forwarders, UpstreamSetupError};
 use crate::config::{Config, DnsConfig};
@@ -88,8 +89,8 @@ pub struct Server {
     tls_addrs: Vec<SocketAddr>,
     https_addrs: Vec<SocketAddr>,
     udp: UdpServer,
-    streams: Vec<StreamServer>,
-    https: Vec<HttpsServer>,
+    /// TCP, DNS-over-TLS and DNS-over-HTTPS listeners.
+    streams: Vec<Acceptor>,
 }
 
 /// ALPN of DNS over TLS (RFC 7858 §3.2 leaves it open; "dot" is the IANA registration). A
@@ -116,13 +117,11 @@ impl Server {
         };
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let udp = UdpServer::start(udp_sockets, Arc::clone(&handler), cores);
-        let mut streams: Vec<StreamServer> = tcp_listeners
+        let mut streams: Vec<Acceptor> = tcp_listeners
             .into_iter()
-            .map(|listener| {
-                StreamServer::start(listener, Arc::clone(&handler), limits, Security::Plain)
-            })
+            .map(|listener| stream::serve(listener, Arc::clone(&handler), limits, Security::Plain))
             .collect();
-        let (mut https, mut tls_addrs, mut https_addrs) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut tls_addrs, mut https_addrs) = (Vec::new(), Vec::new());
         let encrypted = !tls_listeners.is_empty() || !https_listeners.is_empty();
         if encrypted && certificates.is_none() {
             return Err(ServeError::NoCertificate);
@@ -136,7 +135,7 @@ impl Server {
                     acceptor: dot.clone(),
                     names: Arc::clone(&names),
                 };
-                streams.push(StreamServer::start(
+                streams.push(stream::serve(
                     listener,
                     Arc::clone(&handler),
                     limits,
@@ -146,7 +145,7 @@ impl Server {
             let doh = TlsAcceptor::from(certificates.server_config(DOH_ALPN)?);
             for (addr, listener) in https_listeners {
                 https_addrs.push(addr);
-                https.push(HttpsServer::start(
+                streams.push(https::serve(
                     listener,
                     Arc::clone(&handler),
                     limits,
@@ -160,7 +159,6 @@ impl Server {
             https_addrs,
             udp,
             streams,
-            https,
         })
     }
 
@@ -181,9 +179,7 @@ impl Server {
 
     /// Stops accepting queries, then waits until every query already received is answered.
     pub async fn shutdown(self) {
-        let draining: Vec<_> = (self.streams.into_iter().map(StreamServer::stop))
-            .chain(self.https.into_iter().map(HttpsServer::stop))
-            .collect();
+        let draining: Vec<_> = self.streams.into_iter().map(Acceptor::stop).collect();
         self.udp.shutdown().await;
         for accept_loop in draining {
             if let Err(error) = accept_loop.await {

@@ -17,11 +17,11 @@ use hickory_server::net::xfer::Protocol as WireProtocol;
 use hickory_server::server::Request;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::debug;
 
+use super::accept::Acceptor;
 use super::arrival::{Arrival, DeviceName, Protocol};
 use super::handler::{DnsHandler, unreadable};
 
@@ -44,96 +44,47 @@ pub struct Limits {
     pub idle: Duration,
 }
 
-/// One stream listener's accept loop and its connections.
-pub struct StreamServer {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl StreamServer {
-    pub fn start(
-        listener: TcpListener,
-        handler: Arc<DnsHandler>,
-        limits: Limits,
-        security: Security,
-    ) -> Self {
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, handler, limits, security, stopped));
-        Self { stop, task }
-    }
-
-    /// Stops accepting; the returned task ends once every open connection has finished its
-    /// current query.
-    pub fn stop(self) -> JoinHandle<()> {
-        let _ = self.stop.send(true);
-        self.task
-    }
-}
-
-async fn accept_loop(
+/// Starts serving DNS over TCP (or TLS, by `security`) on `listener`.
+pub fn serve(
     listener: TcpListener,
     handler: Arc<DnsHandler>,
     limits: Limits,
     security: Security,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
-    let mut connections = JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = stopped.changed() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                debug!(%error, "TCP accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            debug!(%peer, "TCP connection limit reached; closing");
-            continue;
-        };
-        let handler = Arc::clone(&handler);
-        let stopped = stopped.clone();
-        let security = security.clone();
-        connections.spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let idle = limits.idle;
-            match security {
-                Security::Plain => {
-                    connection(stream, peer, &handler, idle, stopped, Arrival::TCP).await
-                }
-                Security::Tls { acceptor, names } => {
-                    // A handshake that does not finish within the idle time is given up, so a
-                    // slow client holds its slot no longer than a silent one.
-                    let Ok(Ok(tls)) = tokio::time::timeout(idle, acceptor.accept(stream)).await
-                    else {
-                        debug!(%peer, "TLS handshake failed or timed out");
-                        return;
-                    };
-                    let device = tls
-                        .get_ref()
-                        .1
-                        .server_name()
-                        .and_then(|name| DeviceName::from_server_name(name, &names));
-                    let arrival = Arrival {
-                        protocol: Protocol::Tls,
-                        device,
-                    };
-                    connection(tls, peer, &handler, idle, stopped, arrival).await;
+) -> Acceptor {
+    Acceptor::start(
+        listener,
+        limits.max_connections,
+        move |stream, peer, stopped| {
+            let (handler, security) = (Arc::clone(&handler), security.clone());
+            async move {
+                let idle = limits.idle;
+                match security {
+                    Security::Plain => {
+                        connection(stream, peer, &handler, idle, stopped, Arrival::TCP).await
+                    }
+                    Security::Tls { acceptor, names } => {
+                        // A handshake that does not finish within the idle time is given up, so a
+                        // slow client holds its slot no longer than a silent one.
+                        let Ok(Ok(tls)) = tokio::time::timeout(idle, acceptor.accept(stream)).await
+                        else {
+                            debug!(%peer, "TLS handshake failed or timed out");
+                            return;
+                        };
+                        let device = tls
+                            .get_ref()
+                            .1
+                            .server_name()
+                            .and_then(|name| DeviceName::from_server_name(name, &names));
+                        let arrival = Arrival {
+                            protocol: Protocol::Tls,
+                            device,
+                        };
+                        connection(tls, peer, &handler, idle, stopped, arrival).await;
+                    }
                 }
             }
-            drop(slot);
-        });
-        while connections.try_join_next().is_some() {}
-    }
-    drop(listener);
-    while connections.join_next().await.is_some() {}
+        },
+    )
 }
 
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(

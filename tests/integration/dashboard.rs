@@ -27,7 +27,8 @@ async fn hush_with_history() -> (Upstream, LoggedHush) {
         "tracker.example.com\n",
         &format!("[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"),
     )
-    .await;
+    .await
+    .with_token(TOKEN);
     for name in [
         "www.example.com.",
         "alias.example.com.",
@@ -37,30 +38,7 @@ async fn hush_with_history() -> (Upstream, LoggedHush) {
     ] {
         udp_query(hush.dns, name, RecordType::A).await;
     }
-    let rows = hush
-        .http
-        .get(format!("{}/api/queries", hush.api))
-        .bearer_auth(TOKEN);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let body: Value = rows
-            .try_clone()
-            .unwrap()
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if body["queries"].as_array().map_or(0, Vec::len) == 5 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "rows never written: {body}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    hush.wait_for_rows("", 5).await;
     (upstream, hush)
 }
 
@@ -122,7 +100,7 @@ async fn a_household_logs_in_and_sees_what_hush_did() {
     allow.click().await.unwrap();
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
-        let (_, rules) = get_with_token(&hush, "/api/rules").await;
+        let (_, rules) = hush.get("/api/rules").await;
         let allowed = rules["rules"]
             .as_array()
             .unwrap()
@@ -237,22 +215,11 @@ async fn a_phone_sized_screen_shows_every_page_without_sideways_scrolling() {
     browser.close().await;
 }
 
-async fn get_with_token(hush: &LoggedHush, path: &str) -> (u16, Value) {
-    let response = hush
-        .http
-        .get(format!("{}{path}", hush.api))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 /// Polls `/api/blocking` until `enabled` is as wanted, then returns it.
 async fn wait_for_blocking(hush: &LoggedHush, enabled: bool) -> Value {
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
-        let (_, state) = get_with_token(hush, "/api/blocking").await;
+        let (_, state) = hush.get("/api/blocking").await;
         if state["enabled"] == enabled {
             return state;
         }

@@ -23,7 +23,8 @@ async fn hush_with_pihole() -> (Upstream, LoggedHush, String) {
             "[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n[pihole]\nlisten = \"127.0.0.1:0\"\n"
         ),
     )
-    .await;
+    .await
+    .with_token(TOKEN);
     for name in [
         "www.example.com.",
         "www.example.com.",
@@ -34,25 +35,7 @@ async fn hush_with_pihole() -> (Upstream, LoggedHush, String) {
         udp_query(hush.dns, name, RecordType::A).await;
     }
     let pihole = format!("http://{}", hush.hush.pihole_addr().unwrap());
-    // The native API behind a token: wait for the rows with it.
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let body: Value = hush
-            .http
-            .get(format!("{}/api/queries", hush.api))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if body["queries"].as_array().map_or(0, Vec::len) == 5 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "rows never written");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    hush.wait_for_rows("", 5).await;
     (upstream, hush, pihole)
 }
 
@@ -117,16 +100,7 @@ async fn pihole_sessions_numbers_domains_and_blocking_match_the_native_api() {
     let sid = Some(sid.as_str());
 
     // Every number equals the native API's for the same window.
-    let native: Value = hush
-        .http
-        .get(format!("{}/api/stats/summary", hush.api))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, native) = hush.get("/api/stats/summary").await;
     let (status, summary) = call(&http, Method::GET, url("/api/stats/summary"), sid, None).await;
     assert_eq!(status, 200, "{summary}");
     let queries = &summary["queries"];

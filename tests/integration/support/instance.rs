@@ -161,6 +161,20 @@ pub async fn start_logged(upstream: SocketAddr, block: &str, extra: &str) -> Log
 
 impl LoggedHush {
     /// GET `path` (with its query string); returns the status and the JSON body.
+    /// The same hush, its API called with `Authorization: Bearer <token>` from now on.
+    pub fn with_token(mut self, token: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        self.http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        self
+    }
+
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let response = self
             .http
