@@ -15,7 +15,7 @@ use super::reply::{PiError, Started};
 use crate::control::Control;
 use crate::dns::outcome::Status;
 use crate::store::time::{from_unix_micros, unix_micros};
-use crate::store::{QueryFilter, StoredRow, Summary, TimeRange, TopKind};
+use crate::store::{QueryFilter, StoredRow, TimeRange, TopItem, TopKind};
 
 /// The window of every statistic here: the last day, as Pi-hole's.
 pub fn last_day() -> TimeRange {
@@ -172,8 +172,26 @@ fn top_parameters(query: Option<&str>) -> Result<(bool, u32), PiError> {
     Ok((blocked, count))
 }
 
-async fn totals(control: &Control) -> Result<Summary, PiError> {
-    Ok(control.store().summary(last_day()).await?)
+/// A top list answer: `key` holds the items, each shaped by `item`, beside the day's totals.
+/// `kinds` are the lists for `blocked=true` and `blocked=false`.
+async fn top_list(
+    control: &Control,
+    started: Started,
+    query: Option<&str>,
+    kinds: (TopKind, TopKind),
+    key: &str,
+    item: impl Fn(&TopItem) -> Value,
+) -> Result<Response, PiError> {
+    let (blocked, count) = top_parameters(query)?;
+    let kind = if blocked { kinds.0 } else { kinds.1 };
+    let items = control.store().top(kind, count, last_day()).await?;
+    let summary = control.store().summary(last_day()).await?;
+    let mut body = json!({
+        "total_queries": summary.queries,
+        "blocked_queries": summary.blocked,
+    });
+    body[key] = Value::Array(items.iter().map(item).collect());
+    Ok(started.ok(body))
 }
 
 pub async fn top_domains(
@@ -181,23 +199,16 @@ pub async fn top_domains(
     started: Started,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PiError> {
-    let (blocked, count) = top_parameters(query.as_deref())?;
-    let kind = if blocked {
-        TopKind::Blocked
-    } else {
-        TopKind::Permitted
-    };
-    let items = control.store().top(kind, count, last_day()).await?;
-    let summary = totals(&control).await?;
-    let domains: Vec<Value> = items
-        .iter()
-        .map(|item| json!({ "domain": item.name, "count": item.count }))
-        .collect();
-    Ok(started.ok(json!({
-        "domains": domains,
-        "total_queries": summary.queries,
-        "blocked_queries": summary.blocked,
-    })))
+    let kinds = (TopKind::Blocked, TopKind::Permitted);
+    top_list(
+        &control,
+        started,
+        query.as_deref(),
+        kinds,
+        "domains",
+        |item| json!({ "domain": item.name, "count": item.count }),
+    )
+    .await
 }
 
 pub async fn top_clients(
@@ -205,29 +216,22 @@ pub async fn top_clients(
     started: Started,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PiError> {
-    let (blocked, count) = top_parameters(query.as_deref())?;
-    let kind = if blocked {
-        TopKind::BlockedClients
-    } else {
-        TopKind::PermittedClients
-    };
-    let items = control.store().top(kind, count, last_day()).await?;
-    let summary = totals(&control).await?;
-    let clients: Vec<Value> = items
-        .iter()
-        .map(|item| {
+    let kinds = (TopKind::BlockedClients, TopKind::PermittedClients);
+    top_list(
+        &control,
+        started,
+        query.as_deref(),
+        kinds,
+        "clients",
+        |item| {
             json!({
                 "name": item.client_name.clone().unwrap_or_default(),
                 "ip": item.name,
                 "count": item.count,
             })
-        })
-        .collect();
-    Ok(started.ok(json!({
-        "clients": clients,
-        "total_queries": summary.queries,
-        "blocked_queries": summary.blocked,
-    })))
+        },
+    )
+    .await
 }
 
 /// An upstream label (`udp://9.9.9.9:53`, `https://1.1.1.1:443/dns-query#name`) as Pi-hole's
