@@ -2,10 +2,11 @@
 //! what people already use with a Pi-hole works against hush: Home Assistant's Pi-hole
 //! integration (the `hole` library), the Pi-hole apps, scripts. Pi-hole's paths, parameters,
 //! JSON shapes, status codes and error shape; every number comes from the same store and
-//! windows as the native API. Sessions ([`auth`]), statistics ([`stats`]), and the blocking
-//! switch, info, domains and lists ([`manage`]).
+//! windows as the native API. Sessions ([`auth`]), statistics ([`stats`]), history and the
+//! query log ([`history`]), and the blocking switch, info, domains and lists ([`manage`]).
 
 pub mod auth;
+pub mod history;
 pub mod manage;
 pub mod reply;
 pub mod stats;
@@ -44,9 +45,9 @@ pub fn router(control: Arc<Control>) -> Router {
         .route("/api/stats/top_clients", get(stats::top_clients))
         .route("/api/stats/upstreams", get(stats::upstreams))
         .route("/api/stats/query_types", get(stats::query_types))
-        .route("/api/history", get(stats::history))
-        .route("/api/history/clients", get(stats::history_clients))
-        .route("/api/queries", get(stats::queries))
+        .route("/api/history", get(history::history))
+        .route("/api/history/clients", get(history::history_clients))
+        .route("/api/queries", get(history::queries))
         .route(
             "/api/dns/blocking",
             get(manage::blocking).post(manage::set_blocking),
