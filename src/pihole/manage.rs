@@ -94,6 +94,7 @@ pub async fn ftl(
 ) -> Result<Response, PiError> {
     let summary = control.store().summary(super::stats::last_day()).await?;
     let rules = control.store().custom_rules().await?;
+    let known_clients = control.store().client_addresses().await?;
     let count = |kind: RuleKind, regex: bool| {
         rules
             .iter()
@@ -143,13 +144,13 @@ pub async fn ftl(
                 "gravity": policy.lists.len(),
                 "groups": 1,
                 "lists": control.lists().reports.len(),
-                "clients": control.store().client_addresses().await?,
+                "clients": known_clients,
                 "domains": { "allowed": pair(count(RuleKind::Allow, false)), "denied": pair(count(RuleKind::Deny, false)) },
                 "regex": { "allowed": pair(count(RuleKind::Allow, true)), "denied": pair(count(RuleKind::Deny, true)) },
             },
             "privacy_level": 0,
             "query_frequency": summary.queries as f64 / 86_400.0,
-            "clients": { "total": control.store().client_addresses().await?, "active": summary.clients },
+            "clients": { "total": known_clients, "active": summary.clients },
             "pid": std::process::id(),
             "uptime": u64::try_from(control.uptime().as_millis()).unwrap_or(u64::MAX),
             "%mem": 0.0,
