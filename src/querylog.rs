@@ -17,7 +17,7 @@ use tracing::{debug, error, warn};
 use crate::config::QueryLogConfig;
 use crate::dns::outcome::{EventSink, Outcome, QueryEvent};
 use crate::store::time::unix_micros;
-use crate::store::{Interner, QueryRow, Store};
+use crate::store::{HIDDEN_NAME, Interner, QueryRow, Store};
 
 /// Events buffered between DNS and the writer: several seconds of a busy network.
 pub const CHANNEL_CAPACITY: usize = 65_536;
@@ -51,9 +51,6 @@ impl Privacy {
         }
     }
 }
-
-/// The name stored when `querylog.log_names` is off: counts survive, names do not.
-pub const HIDDEN_NAME: &str = "(hidden)";
 
 /// Counters of the writer, read by `/api/health` and `/metrics`.
 #[derive(Debug, Default)]

@@ -17,7 +17,7 @@ use crate::control::Control;
 use crate::dns::arrival::Protocol;
 use crate::dns::outcome::Status;
 use crate::store::time::{MINUTE_US, from_unix_micros, unix_micros};
-use crate::store::{ClientReport, QueryFilter, Summary, TopKind, UNCATEGORIZED};
+use crate::store::{ClientReport, ListVendors, QueryFilter, Summary, TopKind, UNCATEGORIZED};
 
 /// The most timeline buckets one request may ask for.
 const MAX_BUCKETS: i64 = 10_000;
@@ -262,11 +262,21 @@ pub async fn client_report(
 ) -> Result<Json<ClientReportList>, ApiError> {
     let params = Params::parse(query.as_deref(), &["from", "to"])?;
     let range = params.range()?;
-    let reports = control.store().client_report(range).await?;
+    let vendors: ListVendors = control
+        .lists()
+        .reports
+        .iter()
+        .filter_map(|list| {
+            let vendor = list.source.vendor.as_ref()?;
+            Some((Arc::clone(&list.source.name), Arc::clone(vendor)))
+        })
+        .collect();
+    let reports = control.store().client_report(range, &vendors).await?;
     let clients = reports
         .into_iter()
         .map(|report| ClientReportItem {
             headline: headline(&report),
+            notes: notes(&report),
             report,
         })
         .collect();
@@ -300,6 +310,41 @@ fn headline(report: &ClientReport) -> String {
         }
     }
     line
+}
+
+/// One line per vendor whose telemetry the device tried to reach, and one for the encrypted
+/// resolvers it tried: "Xiaomi telemetry: 1,102 blocked lookups, 38 distinct hosts".
+fn notes(report: &ClientReport) -> Vec<String> {
+    let mut notes: Vec<String> = report
+        .by_vendor
+        .iter()
+        .map(|vendor| {
+            format!(
+                "{} telemetry: {} blocked {}, {} distinct {}",
+                vendor.vendor,
+                thousands(vendor.blocked),
+                plural(vendor.blocked, "lookup", "lookups"),
+                thousands(vendor.hosts),
+                plural(vendor.hosts, "host", "hosts"),
+            )
+        })
+        .collect();
+    if !report.encrypted_dns.is_empty() {
+        let tried: Vec<String> = report
+            .encrypted_dns
+            .iter()
+            .map(|name| format!("{} {}×", name.name, thousands(name.lookups)))
+            .collect();
+        notes.push(format!(
+            "tried to use its own encrypted DNS: {}",
+            tried.join(", ")
+        ));
+    }
+    notes
+}
+
+fn plural<'a>(count: i64, one: &'a str, many: &'a str) -> &'a str {
+    if count == 1 { one } else { many }
 }
 
 fn thousands(number: i64) -> String {

@@ -1,5 +1,5 @@
 //! Entries of `blocking.lists` and `blocking.allowlists`: where a list comes from (a path or an
-//! http(s) URL) and optionally its display name and category.
+//! http(s) URL) and optionally its display name, category and vendor.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -9,13 +9,16 @@ use serde::{Deserialize, Deserializer};
 
 /// One configured list: where it comes from, and optionally what to call it. Written either as
 /// a string (`"blocklists"`, `"https://…"`) or as a table
-/// (`{ url = "https://…", name = "StevenBlack", category = "ads" }`, or `path = …`). A name or
-/// category missing here is taken from the list's header (`# Title:`, `# Category:`).
+/// (`{ url = "https://…", name = "StevenBlack", category = "ads" }`, or `path = …`, and an
+/// optional `vendor = "Xiaomi"` for telemetry lists). A name, category or vendor missing here is
+/// taken from the list's header (`# Title:`, `# Category:`, `# Vendor:`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListEntry {
     pub location: ListLocation,
     pub name: Option<String>,
     pub category: Option<String>,
+    /// Whose devices' telemetry the list blocks, for the per-vendor report.
+    pub vendor: Option<String>,
 }
 
 impl From<ListLocation> for ListEntry {
@@ -24,7 +27,22 @@ impl From<ListLocation> for ListEntry {
             location,
             name: None,
             category: None,
+            vendor: None,
         }
+    }
+}
+
+/// A vendor label: a short display name, printable, without control characters.
+pub fn validate_vendor(text: &str) -> Result<(), String> {
+    let valid = !text.trim().is_empty()
+        && text.chars().count() <= 40
+        && !text.chars().any(char::is_control);
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid vendor {text:?} (use up to 40 printable characters, e.g. \"Xiaomi\")"
+        ))
     }
 }
 
@@ -59,11 +77,12 @@ impl<'de> Deserialize<'de> for ListEntry {
             url: Option<String>,
             name: Option<String>,
             category: Option<String>,
+            vendor: Option<String>,
         }
         use serde::de::Error;
         let table = match Form::deserialize(deserializer).map_err(|_| {
             D::Error::custom(
-                "expected a path or URL string, or a table with `path` or `url` and optional `name` and `category`",
+                "expected a path or URL string, or a table with `path` or `url` and optional `name`, `category` and `vendor`",
             )
         })? {
             Form::Text(text) => {
@@ -90,6 +109,9 @@ impl<'de> Deserialize<'de> for ListEntry {
         if let Some(category) = &table.category {
             validate_category(category).map_err(D::Error::custom)?;
         }
+        if let Some(vendor) = &table.vendor {
+            validate_vendor(vendor).map_err(D::Error::custom)?;
+        }
         let name = table
             .name
             .map(|name| name.trim().to_owned())
@@ -98,6 +120,7 @@ impl<'de> Deserialize<'de> for ListEntry {
             location,
             name,
             category: table.category,
+            vendor: table.vendor.map(|vendor| vendor.trim().to_owned()),
         })
     }
 }

@@ -14,7 +14,7 @@ mod validate;
 
 pub use block_answer::BlockAnswer;
 pub use duration::HumanDuration;
-pub use list_entry::{ListEntry, ListLocation, validate_category};
+pub use list_entry::{ListEntry, ListLocation, validate_category, validate_vendor};
 pub use local::{ClientNames, ForwardZone, LocalConfig, LocalValue};
 pub use network::ClientNet;
 pub use sections::{ApiConfig, BlockingConfig, DnsConfig, PiholeConfig, QueryLogConfig, TlsConfig};

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use super::cache::ListCache;
-use crate::config::{BlockingConfig, Config, ListEntry, ListLocation, validate_category};
+use crate::config::{
+    BlockingConfig, Config, ListEntry, ListLocation, validate_category, validate_vendor,
+};
 use crate::rules::compile::add_source_text;
 use crate::rules::{Polarity, RuleSet, RuleSetBuilder, Source, SourceReport, SourceStats};
 
@@ -49,50 +51,61 @@ impl ListSpec {
         }
     }
 
-    /// The source for one file of this spec: the configured name and category first, then the
-    /// file's header, then the file name.
+    /// The source for one file of this spec: the configured name, category and vendor first,
+    /// then the file's header, then (for the name) the file name.
     fn source(&self, fallback_name: &str, location: String, text: Option<&str>) -> Source {
-        let (title, category) = text.map(header_labels).unwrap_or_default();
-        let name = self
-            .entry
+        let header = text.map(HeaderLabels::of).unwrap_or_default();
+        let entry = &self.entry;
+        let name = entry
             .name
             .as_deref()
-            .or(title)
+            .or(header.title)
             .unwrap_or(fallback_name);
-        let category = self.entry.category.as_deref().or(category);
+        let category = entry.category.as_deref().or(header.category);
+        let vendor = entry.vendor.as_deref().or(header.vendor);
         Source {
             name: Arc::from(name),
             location,
             polarity: self.polarity,
             category: category.map(Arc::from),
+            vendor: vendor.map(Arc::from),
         }
     }
 }
 
-/// The `Title:`/`Name:` and `Category:` a list states in its leading comment lines (`#`, `!`
-/// or, in RPZ zones, `;`).
-fn header_labels(text: &str) -> (Option<&str>, Option<&str>) {
-    let (mut title, mut category) = (None, None);
-    for line in text.lines().take(HEADER_LINES) {
-        let Some(comment) = line
-            .trim_start_matches('\u{feff}')
-            .strip_prefix(['#', '!', ';'])
-        else {
-            continue;
-        };
-        let Some((key, value)) = comment.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match key.trim().to_ascii_lowercase().as_str() {
-            "title" | "name" if title.is_none() && !value.is_empty() => title = Some(value),
-            "category" if category.is_none() && validate_category(value).is_ok() => {
-                category = Some(value)
-            }
-            _ => {}
+/// The `Title:`/`Name:`, `Category:` and `Vendor:` a list states in its leading comment lines
+/// (`#`, `!` or, in RPZ zones, `;`).
+#[derive(Debug, Default)]
+struct HeaderLabels<'a> {
+    title: Option<&'a str>,
+    category: Option<&'a str>,
+    vendor: Option<&'a str>,
+}
+
+impl<'a> HeaderLabels<'a> {
+    fn of(text: &'a str) -> Self {
+        let mut labels = Self::default();
+        for line in text.lines().take(HEADER_LINES) {
+            let Some(comment) = line
+                .trim_start_matches('\u{feff}')
+                .strip_prefix(['#', '!', ';'])
+            else {
+                continue;
+            };
+            let Some((key, value)) = comment.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            let slot = match key.trim().to_ascii_lowercase().as_str() {
+                "title" | "name" if !value.is_empty() => &mut labels.title,
+                "category" if validate_category(value).is_ok() => &mut labels.category,
+                "vendor" if validate_vendor(value).is_ok() => &mut labels.vendor,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
         }
+        labels
     }
-    (title, category)
 }
 
 #[derive(Debug, thiserror::Error)]

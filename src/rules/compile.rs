@@ -44,6 +44,7 @@ pub fn compile_custom<'a>(entries: impl IntoIterator<Item = (Polarity, &'a str)>
             location: format!("{CUSTOM_SOURCE} rules"),
             polarity,
             category: None,
+            vendor: None,
         })
     };
     let (Ok(block), Ok(allow)) = (add_source(Polarity::Block), add_source(Polarity::Allow)) else {
@@ -72,6 +73,7 @@ pub fn compile_builtin(doh_canary: bool, private_relay: bool) -> RuleSet {
         location: "hush".to_owned(),
         polarity: Polarity::Block,
         category: Some(Arc::from("bypass")),
+        vendor: None,
     }) else {
         return builder.finish();
     };
@@ -104,6 +106,7 @@ pub fn validate_custom(text: &str) -> Result<(), &'static str> {
                 location: String::new(),
                 polarity: Polarity::Block,
                 category: None,
+                vendor: None,
             });
             match id.map(|id| builder.add(id, rule)) {
                 Ok(Ok(())) => Ok(()),
@@ -124,6 +127,7 @@ pub fn block_list_from_text(name: &str, text: &str) -> (RuleSet, SourceReport) {
         location: name.to_owned(),
         polarity: Polarity::Block,
         category: None,
+        vendor: None,
     };
     let report = add_source_text(&mut builder, source, text);
     (builder.finish(), report)

@@ -44,6 +44,8 @@ pub struct Source {
     pub polarity: Polarity,
     /// What the list blocks (`telemetry`, `ads`, `tracking`, …), when known.
     pub category: Option<Arc<str>>,
+    /// Whose telemetry the list blocks (`Xiaomi`, `Samsung`, …), when known.
+    pub vendor: Option<Arc<str>>,
 }
 
 impl Source {
@@ -294,6 +296,7 @@ mod tests {
                     location: format!("{name}.txt"),
                     polarity,
                     category: None,
+                    vendor: None,
                 })
                 .unwrap();
             for line in lines {
@@ -399,6 +402,7 @@ mod tests {
                 location: "1".into(),
                 polarity: Polarity::Block,
                 category: None,
+                vendor: None,
             })
             .unwrap();
         let second = builder
@@ -407,6 +411,7 @@ mod tests {
                 location: "2".into(),
                 polarity: Polarity::Block,
                 category: None,
+                vendor: None,
             })
             .unwrap();
         let rule = Rule {
@@ -429,6 +434,7 @@ mod tests {
                 location: "r".into(),
                 polarity: Polarity::Block,
                 category: None,
+                vendor: None,
             })
             .unwrap();
         let lookahead = Rule {

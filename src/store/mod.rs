@@ -7,6 +7,7 @@
 mod breakdown;
 mod labels;
 mod paging;
+mod report;
 mod row;
 mod rules;
 mod stats;
@@ -28,13 +29,17 @@ use tracing::warn;
 
 pub use breakdown::{ClientSlot, TypeCount, UpstreamCount};
 pub use paging::{QueryFilter, QueryPage};
+pub use report::{
+    CategoryCount, ClientReport, ListCount, ListVendors, NameCount, UNCATEGORIZED, VendorCount,
+};
 pub use row::{QueryRow, StoredRow};
 pub use rules::{CustomRule, RuleKind};
-pub use stats::{
-    Bucket, CategoryCount, ClientReport, ListCount, Summary, TopItem, TopKind, UNCATEGORIZED,
-};
+pub use stats::{Bucket, Summary, TopItem, TopKind};
 pub use time::TimeRange;
 pub use write::Interner;
+
+/// The name stored when `querylog.log_names` is off: counts survive, names do not.
+pub const HIDDEN_NAME: &str = "(hidden)";
 
 /// How long a statement waits for a lock before failing (the writer then retries the batch).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,11 +1,9 @@
-//! Statistics over the query history for the API: the summary, top lists, the timeline and the
-//! per-client report. Each reads the counts tables for the whole minutes, hours or days of the
+//! Statistics over the query history for the API: the summary, top lists and the timeline (the
+//! per-client report is `report.rs`). Each reads the counts tables for the whole minutes, hours or days of the
 //! range and the raw rows of the partial units at its edges ([`Sources`],
 //! [`push_minute_counts`]), so every `from`/`to` window is exact to the microsecond while
 //! long ranges stay cheap. The raw part costs at most two partial minutes (totals, timeline)
-//! or two partial hours (top lists, distinct counts, the client report) of rows.
-
-use std::collections::HashMap;
+//! or two partial hours (top lists, distinct counts) of rows.
 
 use sqlx::{QueryBuilder, Sqlite};
 
@@ -13,36 +11,6 @@ use super::tables::{Count, Sources, Subject, push_minute_counts};
 use super::time::{MINUTE_US, TimeRange};
 use super::{Store, StoreError};
 use crate::dns::outcome::Status;
-
-/// What one client asked and what was blocked, by category and by list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct ClientReport {
-    pub client: String,
-    /// The name the device gave itself; a named device is reported apart from its address.
-    pub client_name: Option<String>,
-    pub queries: i64,
-    pub blocked: i64,
-    /// Blocked queries per list category, most first (`uncategorized` for lists without one).
-    pub by_category: Vec<CategoryCount>,
-    /// Blocked queries per list, most first.
-    pub by_list: Vec<ListCount>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct CategoryCount {
-    pub category: String,
-    pub blocked: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct ListCount {
-    pub list: String,
-    pub category: Option<String>,
-    pub blocked: i64,
-}
-
-/// The category name used for lists that have none.
-pub const UNCATEGORIZED: &str = "uncategorized";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct Summary {
@@ -135,29 +103,6 @@ impl Store {
             summary.blocked_percent = (percent * 100.0).round() / 100.0;
         }
         Ok(summary)
-    }
-
-    /// Per client: queries, blocked, and blocked per category and list; most blocked first.
-    pub async fn client_report(&self, range: TimeRange) -> Result<Vec<ClientReport>, StoreError> {
-        let reader = &self.pools().await?.reader;
-        let sources = Sources::of(range);
-        let mut totals = QueryBuilder::<Sqlite>::new(
-            "SELECT t.id, c.address, COALESCE(NULLIF(c.name, ''), NULLIF(l.name, '')), t.total, \
-             t.blocked FROM (SELECT id, SUM(n) AS total, SUM(blocked) AS blocked FROM (",
-        );
-        sources.push_counts(&mut totals, Subject::Client, Count::AllAndBlocked);
-        totals.push(
-            ") GROUP BY id) t JOIN clients c ON c.id = t.id \
-             LEFT JOIN client_labels l ON l.address = c.address",
-        );
-        let totals: Vec<ClientTotals> = totals.build_query_as().fetch_all(reader).await?;
-        let mut lists =
-            QueryBuilder::<Sqlite>::new("SELECT client_id, list, category, SUM(n) FROM (");
-        sources.push_client_lists(&mut lists);
-        lists.push(") GROUP BY client_id, list, category");
-        let lists: Vec<(i64, String, String, i64)> =
-            lists.build_query_as().fetch_all(reader).await?;
-        Ok(assemble_reports(totals, lists))
     }
 
     pub async fn top(
@@ -264,66 +209,4 @@ impl Store {
         }
         Ok(buckets)
     }
-}
-
-/// One client's id, address, device name, queries and blocked queries.
-type ClientTotals = (i64, String, Option<String>, i64, i64);
-
-/// The client report from per-client totals and per-client, per-list blocked counts.
-fn assemble_reports(
-    totals: Vec<ClientTotals>,
-    lists: Vec<(i64, String, String, i64)>,
-) -> Vec<ClientReport> {
-    let index: HashMap<i64, usize> = totals
-        .iter()
-        .enumerate()
-        .map(|(i, (id, ..))| (*id, i))
-        .collect();
-    let mut reports: Vec<ClientReport> = totals
-        .into_iter()
-        .map(|(_, client, client_name, queries, blocked)| ClientReport {
-            client,
-            client_name,
-            queries,
-            blocked,
-            ..ClientReport::default()
-        })
-        .collect();
-    for (client, list, category, blocked) in lists {
-        let Some(report) = index.get(&client).and_then(|&i| reports.get_mut(i)) else {
-            continue;
-        };
-        let category = (!category.is_empty()).then_some(category);
-        let category_name = category.clone().unwrap_or_else(|| UNCATEGORIZED.to_owned());
-        match report
-            .by_category
-            .iter_mut()
-            .find(|c| c.category == category_name)
-        {
-            Some(existing) => existing.blocked += blocked,
-            None => report.by_category.push(CategoryCount {
-                category: category_name,
-                blocked,
-            }),
-        }
-        report.by_list.push(ListCount {
-            list,
-            category,
-            blocked,
-        });
-    }
-    for report in &mut reports {
-        report
-            .by_category
-            .sort_by(|a, b| b.blocked.cmp(&a.blocked).then(a.category.cmp(&b.category)));
-        report
-            .by_list
-            .sort_by(|a, b| b.blocked.cmp(&a.blocked).then(a.list.cmp(&b.list)));
-    }
-    reports.sort_by(|a, b| {
-        (b.blocked.cmp(&a.blocked))
-            .then(a.client.cmp(&b.client))
-            .then(a.client_name.cmp(&b.client_name))
-    });
-    reports
 }

@@ -274,7 +274,7 @@ pub(super) fn push_minute_counts(sql: &mut QueryBuilder<Sqlite>, range: TimeRang
 }
 
 /// `time_us >= from AND time_us < to`, bound.
-fn push_time_range(sql: &mut QueryBuilder<Sqlite>, from: i64, to: i64) {
+pub(super) fn push_time_range(sql: &mut QueryBuilder<Sqlite>, from: i64, to: i64) {
     sql.push("time_us >= ")
         .push_bind(from)
         .push(" AND time_us < ")

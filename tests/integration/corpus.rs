@@ -270,7 +270,8 @@ fn shipped_lists_are_clean_named_and_categorised() {
 /// A popular name blocked by a shipped list is a broken site for users unless the name really
 /// is a vendor tracker. Popular trackers exist (phones ask for them constantly, so DNS-level
 /// popularity lists carry them), so the oracle is independent curation: every name of
-/// `top10k.txt` that the shipped lists block must also be blocked by HaGeZi's vendor lists.
+/// `top10k.txt` that the shipped lists block must also be blocked by HaGeZi's vendor lists,
+/// except the public encrypted resolvers, which the bypass list blocks on purpose.
 #[test]
 fn popular_names_are_blocked_only_when_independent_curation_agrees() {
     let Some(top) = corpus("top10k.txt") else {
@@ -283,8 +284,14 @@ fn popular_names_are_blocked_only_when_independent_curation_agrees() {
     let hagezi = compile(&[ListSpec::at(ListLocation::Path(telemetry), Polarity::Block)]);
     let mut disputed = Vec::new();
     let mut agreed = 0;
+    let mut bypass = Vec::new();
     for name in lines(&top) {
-        if !matches!(verdict(&compiled, &name), Verdict::Blocked(_)) {
+        let Verdict::Blocked(matched) = verdict(&compiled, &name) else {
+            continue;
+        };
+        // Public encrypted resolvers are popular and blocked on purpose, not as trackers.
+        if compiled.rules.source(matched.source).category.as_deref() == Some("bypass") {
+            bypass.push(name);
             continue;
         }
         match verdict(&hagezi, &name) {
@@ -300,6 +307,17 @@ fn popular_names_are_blocked_only_when_independent_curation_agrees() {
         agreed > 10,
         "only {agreed} popular trackers blocked: the check would prove little"
     );
+    for resolver in [
+        "dns.google",
+        "cloudflare-dns.com",
+        "one.one.one.one",
+        "doh.opendns.com",
+    ] {
+        assert!(
+            bypass.iter().any(|name| name == resolver),
+            "{resolver} is popular and should be blocked by the bypass list: {bypass:?}"
+        );
+    }
 }
 
 #[test]

@@ -24,7 +24,7 @@ async fn hush_with_history() -> (Upstream, LoggedHush) {
     let upstream = Upstream::start().await;
     let hush = start_logged(
         upstream.addr,
-        "tracker.example.com\n",
+        "# Title: Acme tracker\n# Category: telemetry\n# Vendor: Acme\ntracker.example.com\n",
         &format!("[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"),
     )
     .await
@@ -130,6 +130,12 @@ async fn a_household_logs_in_and_sees_what_hush_did() {
         .unwrap();
     browser
         .wait_for_text("[data-client='127.0.0.1'] [data-stat=blocked]", "2")
+        .await;
+    browser
+        .wait_for_text(
+            "[data-client='127.0.0.1'] .device-notes .note-vendor",
+            "Acme telemetry: 2 blocked lookups, 2 distinct hosts",
+        )
         .await;
     browser.screenshot(&screenshot_path("devices")).await;
 

@@ -388,7 +388,12 @@ async fn the_report_shows_who_phones_home() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("xiaomi.txt"),
-        "# Title: Xiaomi telemetry\n# Category: telemetry\ntracker.example.com\n",
+        "# Title: Xiaomi telemetry\n# Category: telemetry\n# Vendor: Xiaomi\ntracker.example.com\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("resolvers.txt"),
+        "# Title: Resolvers\n# Category: bypass\ndns.google\n",
     )
     .unwrap();
     std::fs::write(
@@ -397,7 +402,12 @@ async fn the_report_shows_who_phones_home() {
     )
     .unwrap();
     std::fs::write(dir.path().join("plain.txt"), "plain.example.com\n").unwrap();
-    let extra = "[blocking]\nlists = [\"xiaomi.txt\", \"ads.txt\", { path = \"plain.txt\", name = \"Plain\" }]\n";
+    std::fs::write(
+        dir.path().join("more.txt"),
+        "tracker.example.com\nmetrics.example.net\n",
+    )
+    .unwrap();
+    let extra = "[blocking]\nlists = [\"xiaomi.txt\", \"ads.txt\", { path = \"plain.txt\", name = \"Plain\" }, \"resolvers.txt\", { path = \"more.txt\", vendor = \"Xiaomi\", category = \"telemetry\" }]\n";
     let hush = start_logged_in(dir, upstream.addr, extra).await;
     let phone = "127.0.0.2";
     for name in [
@@ -407,12 +417,15 @@ async fn the_report_shows_who_phones_home() {
         "ads.example.com.",
         "www.example.com.",
         "example.com.",
+        "metrics.example.net.",
+        "dns.google.",
+        "dns.google.",
     ] {
         udp_query_from(phone, hush.dns, name, RecordType::A).await;
     }
     udp_query_from("127.0.0.3", hush.dns, "x.ads.example.com.", RecordType::A).await;
     udp_query_from("127.0.0.3", hush.dns, "plain.example.com.", RecordType::A).await;
-    let rows = hush.wait_for_rows("", 8).await;
+    let rows = hush.wait_for_rows("", 11).await;
     let categories: BTreeSet<String> = rows.iter().map(|r| r["category"].to_string()).collect();
     assert!(categories.contains("\"telemetry\""), "{categories:?}");
 
@@ -426,20 +439,43 @@ async fn the_report_shows_who_phones_home() {
             clients[0]["queries"].as_i64(),
             clients[0]["blocked"].as_i64()
         ),
-        (Some(6), Some(4))
+        (Some(9), Some(7))
     );
     assert_eq!(
         clients[0]["by_category"],
-        json!([{"category": "telemetry", "blocked": 3}, {"category": "ads", "blocked": 1}])
+        json!([{"category": "telemetry", "blocked": 4}, {"category": "bypass", "blocked": 2}, {"category": "ads", "blocked": 1}])
     );
     assert_eq!(
         clients[0]["by_list"],
-        json!([{"list": "Xiaomi telemetry", "category": "telemetry", "blocked": 3}, {"list": "ads", "category": "ads", "blocked": 1}])
+        json!([
+            {"list": "Xiaomi telemetry", "category": "telemetry", "blocked": 3, "hosts": 3},
+            {"list": "Resolvers", "category": "bypass", "blocked": 2, "hosts": 1},
+            {"list": "ads", "category": "ads", "blocked": 1},
+            {"list": "more", "category": "telemetry", "blocked": 1, "hosts": 1},
+        ])
+    );
+    // Two lists of one vendor add up; a name counts once per vendor.
+    assert_eq!(
+        clients[0]["by_vendor"],
+        json!([{"vendor": "Xiaomi", "blocked": 4, "hosts": 4}])
+    );
+    assert_eq!(
+        clients[0]["encrypted_dns"],
+        json!([{"name": "dns.google", "lookups": 2}])
     );
     assert_eq!(
         clients[0]["headline"],
-        "127.0.0.2: 4 of 6 queries blocked, 3 of them telemetry (Xiaomi telemetry)"
+        "127.0.0.2: 7 of 9 queries blocked, 4 of them telemetry (Xiaomi telemetry)"
     );
+    assert_eq!(
+        clients[0]["notes"],
+        json!([
+            "Xiaomi telemetry: 4 blocked lookups, 4 distinct hosts",
+            "tried to use its own encrypted DNS: dns.google 2×"
+        ])
+    );
+    assert_eq!(clients[1]["by_vendor"], json!([]));
+    assert_eq!(clients[1]["notes"], json!([]));
     assert_eq!(
         clients[1]["by_category"],
         json!([{"category": "ads", "blocked": 1}, {"category": "uncategorized", "blocked": 1}])

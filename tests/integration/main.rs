@@ -5,6 +5,7 @@ mod api;
 mod blocking;
 mod cli;
 mod corpus;
+mod coverage;
 mod dashboard;
 mod egress;
 mod encrypted;

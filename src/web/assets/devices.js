@@ -1,7 +1,9 @@
 // devices.js — the devices page (/devices): "who phones home", from /api/report/clients.
 // One card per client (`data-client="<address>"`, holding `data-stat="blocked"`), most
-// blocked first: its blocked count and share, the server's headline sentence, its blocked
-// queries by list category and by list as bars, and links to its queries. The range is a
+// blocked first: its blocked count and share, the server's headline sentence, its notes (one
+// per vendor whose telemetry it tried, `li.note-vendor`, and the public encrypted resolvers it
+// tried, `li.note-bypass`, in `ul.device-notes`), its blocked queries by list category and by
+// list as bars, and links to its queries. The range is a
 // choice (default the last 24 hours) kept in the URL as ?range=.
 //
 // A device that named itself (over DoT or DoH) is a client of its own: its card is titled
@@ -86,6 +88,12 @@ function deviceCard(client, index, shared) {
       ` blocked of ${formatNumber(client.queries)} queries (${share(client.blocked, client.queries)}%)`),
     bar(client.blocked, client.queries, 'blocked'),
     h('p', { class: 'headline', text: client.headline ?? '' }),
+    // The server's lines on vendor telemetry and encrypted-DNS attempts, one per vendor.
+    client.notes?.length
+      ? h('ul', { class: 'device-notes' }, client.notes.map((note) => h('li', {
+        class: note.startsWith('tried to use') ? 'note-bypass' : 'note-vendor', text: note,
+      })))
+      : null,
     client.blocked > 0
       ? h('div', { class: 'breakdowns' },
         breakdown('By category', client.by_category ?? [], (item) => item.category, client.blocked),
