@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn lists_take_strings_or_tables_with_name_and_category() {
         let config = parse(
-            "[blocking]\nlists = [\"local.txt\", { url = \"https://example.com/l.txt\", name = \"Example\", category = \"ads\" }, { path = \"t.txt\", category = \"telemetry\" }]",
+            "[blocking]\nlists = [\"local.txt\", { url = \"https://example.com/l.txt\", name = \"Example\", category = \"ads\" }, { path = \"t.txt\", category = \"telemetry\", vendor = \" Xiaomi \" }]",
         )
         .unwrap();
         let lists = &config.blocking.lists;
@@ -285,7 +285,17 @@ mod tests {
             lists[2].location,
             ListLocation::Path(PathBuf::from("/etc/hush/t.txt"))
         );
+        assert_eq!(lists[2].vendor.as_deref(), Some("Xiaomi"));
+        assert_eq!(lists[1].vendor, None);
         let bad = [
+            (
+                "lists = [{ path = \"a\", vendor = \"\" }]",
+                "invalid vendor",
+            ),
+            (
+                "lists = [{ path = \"a\", vendor = \"X\\nY\" }]",
+                "invalid vendor",
+            ),
             (
                 "lists = [{ name = \"x\" }]",
                 "exactly one of `path` and `url`",

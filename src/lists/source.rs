@@ -349,12 +349,12 @@ mod tests {
     }
 
     #[test]
-    fn names_and_categories_come_from_config_then_header_then_file_name() {
+    fn names_categories_and_vendors_come_from_config_then_header_then_file_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vendor.txt");
         std::fs::write(
             &path,
-            "# Title: Vendor Tracking\n# Category: tracking\nx.example.com\n",
+            "# Title: Vendor Tracking\n# Category: tracking\n# Vendor: Acme\n# Vendor: Later\nx.example.com\n",
         )
         .unwrap();
         let plain = dir.path().join("plain.txt");
@@ -364,6 +364,7 @@ mod tests {
                 location: ListLocation::Path(path.clone()),
                 name: Some("Mine".into()),
                 category: Some("telemetry".into()),
+                vendor: Some("Mine Inc".into()),
             },
             polarity: Polarity::Block,
             cache: None,
@@ -373,22 +374,31 @@ mod tests {
             configured,
             ListSpec::at(ListLocation::Path(plain), Polarity::Block),
         ]);
-        let labels: Vec<(String, Option<String>)> = compiled
+        let labels: Vec<(String, Option<String>, Option<String>)> = compiled
             .reports
             .iter()
             .map(|r| {
                 (
                     r.source.name.to_string(),
                     r.source.category.as_deref().map(str::to_owned),
+                    r.source.vendor.as_deref().map(str::to_owned),
                 )
             })
             .collect();
         assert_eq!(
             labels,
             [
-                ("Vendor Tracking".into(), Some("tracking".into())),
-                ("Mine".into(), Some("telemetry".into())),
-                ("plain".into(), None),
+                (
+                    "Vendor Tracking".into(),
+                    Some("tracking".into()),
+                    Some("Acme".into())
+                ),
+                (
+                    "Mine".into(),
+                    Some("telemetry".into()),
+                    Some("Mine Inc".into())
+                ),
+                ("plain".into(), None, None),
             ]
         );
     }

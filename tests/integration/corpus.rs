@@ -224,6 +224,12 @@ fn shipped_lists_are_clean_named_and_categorised() {
             "{} has no Category header",
             report.source.location
         );
+        assert_eq!(
+            report.source.category.as_deref() == Some("telemetry"),
+            report.source.vendor.is_some(),
+            "{}: telemetry lists and only they name a vendor",
+            report.source.location
+        );
     }
     let must_block = [
         "sa.api.intl.miui.com",
