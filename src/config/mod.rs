@@ -3,6 +3,7 @@
 //! whole ([`validate`]). Loading reports the file and the dotted key of the first bad value;
 //! `hush check-config` and `hush run` go through the same [`Config::load`].
 
+mod anchors;
 mod block_answer;
 mod duration;
 mod list_entry;
@@ -12,6 +13,7 @@ mod sections;
 mod upstream;
 mod validate;
 
+pub use anchors::load_trust_anchors;
 pub use block_answer::BlockAnswer;
 pub use duration::HumanDuration;
 pub use list_entry::{ListEntry, ListLocation, validate_category, validate_vendor};
@@ -117,6 +119,7 @@ impl Config {
             &mut self.tls.cert,
             &mut self.tls.key,
             &mut self.dns.upstream_ca,
+            &mut self.dns.trust_anchors,
         ] {
             if !path.as_os_str().is_empty() && path.is_relative() {
                 *path = base.join(&*path);

@@ -51,6 +51,10 @@ pub struct DnsConfig {
     /// A PEM file of extra root certificates trusted for `tls://` and `https://` upstreams
     /// (a private resolver's CA), besides the public roots. Empty: the public roots only.
     pub upstream_ca: PathBuf,
+    /// Validate upstream answers with DNSSEC: AD on secure answers, SERVFAIL on bogus ones.
+    pub dnssec: bool,
+    /// A file of DNSKEY records replacing the built-in root anchor. Empty: the root's keys.
+    pub trust_anchors: PathBuf,
 }
 
 impl Default for DnsConfig {
@@ -91,6 +95,8 @@ impl Default for DnsConfig {
             forward: Vec::new(),
             client_names: ClientNames::default(),
             upstream_ca: PathBuf::new(),
+            dnssec: false,
+            trust_anchors: PathBuf::new(),
         }
     }
 }

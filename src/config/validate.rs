@@ -101,6 +101,17 @@ impl Config {
             crate::tls::upstream_client_config(&self.dns.upstream_ca)
                 .map_err(|err| invalid(file, "dns.upstream_ca", err.to_string()))?;
         }
+        if !self.dns.trust_anchors.as_os_str().is_empty() {
+            if !self.dns.dnssec {
+                return Err(invalid(
+                    file,
+                    "dns.trust_anchors",
+                    "trust anchors are used only with dns.dnssec = true".into(),
+                ));
+            }
+            super::anchors::load_trust_anchors(&self.dns.trust_anchors)
+                .map_err(|message| invalid(file, "dns.trust_anchors", message))?;
+        }
         Ok(())
     }
 

@@ -128,11 +128,14 @@ impl AnswerCache {
                 })
                 .collect()
         };
+        // The validation state is kept: a secure answer stays secure from the cache.
         Some(Reply {
-            rcode: entry.reply.rcode,
-            answers: count_down(&entry.reply.answers),
-            authorities: count_down(&entry.reply.authorities),
-            authoritative: false,
+            secure: entry.reply.secure,
+            ..Reply::with_records(
+                entry.reply.rcode,
+                count_down(&entry.reply.answers),
+                count_down(&entry.reply.authorities),
+            )
         })
     }
 
@@ -177,12 +180,7 @@ mod tests {
     fn reply(ttl: u32) -> (LowerName, Reply) {
         let name = Name::from_ascii("www.example.com.").unwrap();
         let record = Record::from_rdata(name.clone(), ttl, RData::A(A::new(192, 0, 2, 1)));
-        let reply = Reply {
-            rcode: ResponseCode::NoError,
-            answers: vec![record],
-            authorities: Vec::new(),
-            authoritative: false,
-        };
+        let reply = Reply::with_records(ResponseCode::NoError, vec![record], Vec::new());
         (LowerName::from(name), reply)
     }
 

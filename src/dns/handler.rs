@@ -10,6 +10,7 @@ use std::time::{Instant, SystemTime};
 
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::Record;
+use hickory_proto::rr::rdata::opt::EdnsOption;
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, BinEncodable, BinEncoder};
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
@@ -27,6 +28,8 @@ use super::reply::Reply;
 const MAX_UDP_PAYLOAD: u16 = 4096;
 /// The smallest, from RFC 1035 (and RFC 6891 §6.2.3 for advertised values below it).
 const MIN_UDP_PAYLOAD: u16 = 512;
+/// The EDNS option code of an extended DNS error (RFC 8914 §2).
+const EXTENDED_ERROR_OPTION: u16 = 15;
 
 /// Cheap to clone: every listener holds one.
 #[derive(Clone)]
@@ -77,6 +80,8 @@ impl DnsHandler {
             Some(edns) => {
                 let mut ours = Edns::new();
                 ours.set_max_payload(edns.max_payload().clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD));
+                // RFC 3225 §3: the DO bit of the query is copied into the response.
+                ours.set_dnssec_ok(edns.flags().dnssec_ok);
                 Some(ours)
             }
             None => None,
@@ -152,14 +157,35 @@ impl DnsHandler {
 
 /// Encodes `reply` as the response to `request`. The question is copied from the request
 /// bytes, so the client's letter case is kept; RA is set (hush recurses for its clients), RD
-/// and the ID are echoed. Over UDP the response is limited to the size its OPT record allows
-/// (512 bytes without one) and truncated with TC past it.
+/// and the ID are echoed; AD is set on a secure answer when the client showed it understands
+/// it, with DO or AD (RFC 6840 §5.7); an extended error rides in the OPT record. Over UDP the
+/// response is limited to the size its OPT record allows (512 bytes without one) and truncated
+/// with TC past it.
 fn encode(request: &Request, reply: &Reply, edns: Option<&Edns>) -> Option<Vec<u8>> {
     let mut metadata = Metadata::response_from_request(&request.metadata);
     metadata.recursion_available = true;
     metadata.authoritative = reply.authoritative;
     metadata.response_code = reply.rcode;
+    let asked_for_dnssec = request.metadata.authentic_data
+        || request
+            .edns
+            .as_ref()
+            .is_some_and(|edns| edns.flags().dnssec_ok);
+    metadata.authentic_data = reply.secure && asked_for_dnssec;
     let mut builder = MessageResponseBuilder::from_message_request(request);
+    let with_error;
+    let edns = match (edns, reply.extended_error) {
+        (Some(edns), Some(error)) => {
+            let mut data = error.info_code().to_be_bytes().to_vec();
+            data.extend_from_slice(error.extra_text().as_bytes());
+            let mut ours = edns.clone();
+            ours.options_mut()
+                .insert(EdnsOption::Unknown(EXTENDED_ERROR_OPTION, data));
+            with_error = ours;
+            Some(&with_error)
+        }
+        (edns, _) => edns,
+    };
     if let Some(edns) = edns {
         builder.edns(edns);
     }

@@ -135,10 +135,8 @@ impl LocalRecords {
 
     fn reply(&self, answers: Vec<Record>) -> Reply {
         Reply {
-            rcode: ResponseCode::NoError,
-            answers,
-            authorities: Vec::new(),
             authoritative: true,
+            ..Reply::with_records(ResponseCode::NoError, answers, Vec::new())
         }
     }
 }

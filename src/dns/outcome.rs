@@ -219,6 +219,8 @@ pub enum FailureReason {
     UpstreamError,
     /// Too many upstream queries were already in flight (`dns.max_inflight`).
     Overloaded,
+    /// The answer failed DNSSEC validation (`dns.dnssec`).
+    DnssecBogus,
 }
 
 /// One record of the query history: who asked what, and how it ended.

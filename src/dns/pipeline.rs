@@ -12,7 +12,7 @@ use super::admission::Admission;
 use super::answer_check::{cloaked_by, rebinding};
 use super::cache::AnswerCache;
 use super::local::SharedLocal;
-use super::outcome::{Blocked, Outcome, RefusalReason};
+use super::outcome::{Blocked, FailureReason, Outcome, RefusalReason};
 use super::policy::{BlockingSwitch, Decision, Policy, SharedPolicy};
 use super::reply::Reply;
 use super::upstream::Forwarders;
@@ -119,6 +119,12 @@ impl Pipeline {
                 };
                 self.checked(query, answer.reply, forward.exempt, forwarded)
             }
+            // A forged or broken answer is an error, not something to paper over with a stale
+            // one: the client learns why (RFC 8914).
+            Err(reason @ FailureReason::DnssecBogus) => Resolution {
+                reply: Reply::bogus(),
+                outcome: Outcome::Failed(reason),
+            },
             // Every upstream failed: an expired answer (RFC 8767) beats SERVFAIL.
             Err(reason) => match self.cache.get_stale(name, query_type) {
                 Some(stale) => self.checked(query, stale, forward.exempt, Outcome::Cached),

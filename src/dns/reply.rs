@@ -20,41 +20,75 @@ pub struct Reply {
     pub authorities: Vec<Record>,
     /// hush is the authority for the answer (local records): the AA bit is set.
     pub authoritative: bool,
+    /// DNSSEC proved every record (`dns.dnssec`): the AD bit is set for clients that ask.
+    pub secure: bool,
+    /// Why the answer is an error, sent as an extended DNS error (RFC 8914).
+    pub extended_error: Option<ExtendedError>,
+}
+
+/// The extended DNS errors hush sends (RFC 8914 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtendedError {
+    /// Validation found the answer forged or broken (INFO-CODE 6).
+    DnssecBogus,
+}
+
+impl ExtendedError {
+    pub fn info_code(self) -> u16 {
+        match self {
+            Self::DnssecBogus => 6,
+        }
+    }
+
+    pub fn extra_text(self) -> &'static str {
+        match self {
+            Self::DnssecBogus => "the upstream answer failed DNSSEC validation",
+        }
+    }
 }
 
 impl Reply {
-    /// A reply with no records.
-    pub fn empty(rcode: ResponseCode) -> Self {
+    /// A reply with these records, neither authoritative nor validated.
+    pub fn with_records(
+        rcode: ResponseCode,
+        answers: Vec<Record>,
+        authorities: Vec<Record>,
+    ) -> Self {
         Self {
             rcode,
-            answers: Vec::new(),
-            authorities: Vec::new(),
+            answers,
+            authorities,
             authoritative: false,
+            secure: false,
+            extended_error: None,
+        }
+    }
+
+    /// A reply with no records.
+    pub fn empty(rcode: ResponseCode) -> Self {
+        Self::with_records(rcode, Vec::new(), Vec::new())
+    }
+
+    /// SERVFAIL for an answer that failed DNSSEC validation, saying so (RFC 8914).
+    pub fn bogus() -> Self {
+        Self {
+            extended_error: Some(ExtendedError::DnssecBogus),
+            ..Self::empty(ResponseCode::ServFail)
         }
     }
 
     /// The minimal answer to an ANY query (RFC 8482 §4.2): one synthesized HINFO record.
     pub fn minimal_any(name: &Name) -> Self {
         let hinfo = HINFO::new("RFC8482".to_owned(), String::new());
-        Self {
-            rcode: ResponseCode::NoError,
-            answers: vec![Record::from_rdata(
-                name.clone(),
-                ANY_ANSWER_TTL,
-                RData::HINFO(hinfo),
-            )],
-            authorities: Vec::new(),
-            authoritative: false,
-        }
+        let record = Record::from_rdata(name.clone(), ANY_ANSWER_TTL, RData::HINFO(hinfo));
+        Self::with_records(ResponseCode::NoError, vec![record], Vec::new())
     }
 
     /// The local answer for a blocked `name`/`query_type`.
     pub fn blocked(answer: BlockAnswer, ttl: u32, name: &Name, query_type: RecordType) -> Self {
-        let address = |rdata: RData| Self {
-            rcode: ResponseCode::NoError,
-            answers: vec![Record::from_rdata(name.clone(), ttl, rdata)],
-            authorities: Vec::new(),
-            authoritative: false,
+        let address = |rdata: RData| {
+            let record = Record::from_rdata(name.clone(), ttl, rdata);
+            Self::with_records(ResponseCode::NoError, vec![record], Vec::new())
         };
         match (answer, query_type) {
             (BlockAnswer::Nxdomain, _) => Self::empty(ResponseCode::NXDomain),

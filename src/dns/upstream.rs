@@ -5,12 +5,15 @@
 //! The upstream's rcode is kept: NXDOMAIN stays NXDOMAIN, NODATA stays NODATA. Identical
 //! questions asked at the same time share one upstream query, and the number of questions in
 //! flight is bounded, so a burst (or a flood of random names) cannot pile up without limit.
+//! With `dns.dnssec`, the general upstreams' resolvers validate (see [`super::dnssec`]); the
+//! `[[dns.forward]]` zones are private and unsigned, so theirs do not.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hickory_proto::dnssec::TrustAnchors;
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, Record, RecordType};
 use hickory_resolver::TokioResolver;
@@ -22,6 +25,7 @@ use hickory_resolver::net::{DnsError, NetError};
 use tokio::sync::{OnceCell, Semaphore};
 use tracing::debug;
 
+use super::dnssec::{all_secure, negative_ttl, trust_anchors, without_proofs};
 use super::outcome::FailureReason;
 use super::reply::Reply;
 use crate::config::{DnsConfig, Transport, Upstream};
@@ -45,6 +49,8 @@ pub struct UpstreamAnswer {
 struct Server {
     label: Arc<str>,
     resolver: TokioResolver,
+    /// The resolver validates DNSSEC.
+    validating: bool,
     /// Smoothed round-trip time in microseconds (EWMA, 1/4 weight for the newest sample).
     rtt_us: AtomicU32,
 }
@@ -74,6 +80,8 @@ pub enum UpstreamSetupError {
     Resolver { upstream: String, source: NetError },
     #[error("dns.upstream_ca: {0}")]
     Roots(String),
+    #[error("{0}")]
+    Anchors(String),
 }
 
 /// Where a name goes upstream: the upstreams of the longest `[[dns.forward]]` zone that holds
@@ -89,12 +97,19 @@ impl Forwarders {
     pub fn new(config: &DnsConfig) -> Result<Self, UpstreamSetupError> {
         let timeout = config.upstream_timeout.0;
         let tls = upstream_tls(config)?;
-        let build = |upstreams: &[Upstream]| {
-            Upstreams::new(upstreams, timeout, config.max_inflight, tls.as_ref())
+        let anchors = trust_anchors(config).map_err(UpstreamSetupError::Anchors)?;
+        let build = |upstreams: &[Upstream], anchors: Option<&Arc<TrustAnchors>>| {
+            Upstreams::new(
+                upstreams,
+                timeout,
+                config.max_inflight,
+                tls.as_ref(),
+                anchors,
+            )
         };
         let mut zones = Vec::new();
         for forward in &config.forward {
-            let upstreams = Arc::new(build(&forward.upstreams)?);
+            let upstreams = Arc::new(build(&forward.upstreams, None)?);
             for zone in &forward.zones {
                 if let Ok(mut name) = Name::from_ascii(zone) {
                     name.set_fqdn(true);
@@ -105,7 +120,7 @@ impl Forwarders {
         zones.sort_by_key(|(zone, _)| std::cmp::Reverse(zone.num_labels()));
         Ok(Self {
             zones,
-            general: build(&config.upstreams)?,
+            general: build(&config.upstreams, anchors.as_ref())?,
         })
     }
 
@@ -127,29 +142,34 @@ impl Forwarders {
 enum AttemptError {
     Timeout,
     Failed(String),
+    /// The answer failed DNSSEC validation.
+    Bogus,
 }
 
 impl Upstreams {
     /// The upstreams `upstreams`, with `tls` as the client config of encrypted ones when given
-    /// (else hickory's, over the public roots).
+    /// (else hickory's, over the public roots), validating DNSSEC from `anchors` when given.
     pub fn new(
         upstreams: &[Upstream],
         timeout: Duration,
         max_inflight: usize,
         tls: Option<&rustls::ClientConfig>,
+        anchors: Option<&Arc<TrustAnchors>>,
     ) -> Result<Self, UpstreamSetupError> {
         let servers = upstreams
             .iter()
             .map(|upstream| {
-                let resolver = build_resolver(upstream, timeout, tls).map_err(|source| {
-                    UpstreamSetupError::Resolver {
-                        upstream: upstream.to_string(),
-                        source,
-                    }
-                })?;
+                let resolver =
+                    build_resolver(upstream, timeout, tls, anchors).map_err(|source| {
+                        UpstreamSetupError::Resolver {
+                            upstream: upstream.to_string(),
+                            source,
+                        }
+                    })?;
                 Ok(Server {
                     label: Arc::from(upstream.to_string()),
                     resolver,
+                    validating: anchors.is_some(),
                     rtt_us: AtomicU32::new(INITIAL_RTT_US),
                 })
             })
@@ -227,6 +247,12 @@ impl Upstreams {
                     debug!(upstream = %server.label, %name, %why, "upstream failed");
                     failure = FailureReason::UpstreamError;
                 }
+                // Another upstream may reach an untampered answer; the server is not slow.
+                Ok(Err(AttemptError::Bogus)) => {
+                    debug!(upstream = %server.label, %name, "DNSSEC bogus answer");
+                    failure = FailureReason::DnssecBogus;
+                    continue;
+                }
                 Ok(Err(AttemptError::Timeout)) | Err(_) => {
                     debug!(upstream = %server.label, %name, "upstream timed out");
                 }
@@ -243,16 +269,28 @@ async fn attempt(
     query_type: RecordType,
 ) -> Result<UpstreamAnswer, AttemptError> {
     let upstream = Arc::clone(&server.label);
+    let negative = |rcode: ResponseCode, authorities: &[Record], ttl: Option<u32>| {
+        let secure = server.validating && all_secure(authorities);
+        let authorities = without_proofs(authorities, query_type);
+        UpstreamAnswer {
+            ttl: ttl.or_else(|| negative_ttl(&authorities)).unwrap_or(0),
+            reply: Reply {
+                secure,
+                ..Reply::with_records(rcode, Vec::new(), authorities)
+            },
+            upstream: Arc::clone(&upstream),
+        }
+    };
     match server.resolver.lookup(name.clone(), query_type).await {
         Ok(lookup) => {
-            let answers = lookup.answers().to_vec();
+            let secure = server.validating && all_secure(lookup.answers());
+            let answers = without_proofs(lookup.answers(), query_type);
             let ttl = answers.iter().map(|record| record.ttl).min().unwrap_or(0);
+            let authorities = without_proofs(lookup.authorities(), query_type);
             Ok(UpstreamAnswer {
                 reply: Reply {
-                    rcode: ResponseCode::NoError,
-                    answers,
-                    authorities: lookup.authorities().to_vec(),
-                    authoritative: false,
+                    secure,
+                    ..Reply::with_records(ResponseCode::NoError, answers, authorities)
                 },
                 ttl,
                 upstream,
@@ -264,16 +302,22 @@ async fn attempt(
                 (None, Some(soa)) => vec![soa.into_record_of_rdata()],
                 (None, None) => Vec::new(),
             };
-            Ok(UpstreamAnswer {
-                reply: Reply {
-                    rcode: no_records.response_code,
-                    answers: Vec::new(),
-                    authorities,
-                    authoritative: false,
-                },
-                ttl: no_records.negative_ttl.unwrap_or(0),
-                upstream,
-            })
+            Ok(negative(
+                no_records.response_code,
+                &authorities,
+                no_records.negative_ttl,
+            ))
+        }
+        // A denial the validator could neither prove nor refute (e.g. NSEC3 opt-out): insecure.
+        Err(NetError::Dns(DnsError::Nsec {
+            response, proof, ..
+        })) if !proof.is_bogus() => Ok(negative(
+            response.metadata.response_code,
+            &response.authorities,
+            None,
+        )),
+        Err(NetError::Dns(DnsError::DnssecBogus | DnsError::Nsec { .. })) => {
+            Err(AttemptError::Bogus)
         }
         Err(NetError::Timeout) => Err(AttemptError::Timeout),
         Err(err) => Err(AttemptError::Failed(err.to_string())),
@@ -311,6 +355,7 @@ fn build_resolver(
     upstream: &Upstream,
     timeout: Duration,
     tls: Option<&rustls::ClientConfig>,
+    anchors: Option<&Arc<TrustAnchors>>,
 ) -> Result<TokioResolver, NetError> {
     let config = ResolverConfig::from_parts(None, Vec::new(), vec![name_server(upstream)]);
     let mut options = ResolverOpts::default();
@@ -326,6 +371,9 @@ fn build_resolver(
         .with_options(options);
     if let Some(tls) = tls {
         builder = builder.with_tls_config(tls.clone());
+    }
+    if let Some(anchors) = anchors {
+        builder = builder.with_trust_anchor(Arc::clone(anchors));
     }
     builder.build()
 }

@@ -79,6 +79,20 @@ fn bad_configs_exit_2_naming_file_and_key() {
         ("[dns]\nclient_names = \"dns\"\n", "dns.client_names"),
         ("[dns]\nupstream_ca = \"missing.pem\"\n", "dns.upstream_ca"),
         ("[dns]\nupstream_ca = \"block.txt\"\n", "dns.upstream_ca"),
+        ("[dns]\ndnssec = \"yes\"\n", "dns.dnssec"),
+        (
+            "[dns]\ndnssec = true\ntrust_anchors = \"missing.keys\"\n",
+            "dns.trust_anchors",
+        ),
+        // A list file is no key file; and anchors without validation do nothing.
+        (
+            "[dns]\ndnssec = true\ntrust_anchors = \"block.txt\"\n",
+            "dns.trust_anchors",
+        ),
+        (
+            "[dns]\ntrust_anchors = \"block.txt\"\n",
+            "dns.trust_anchors",
+        ),
     ];
     for (config, key) in cases {
         let dir = config_dir(config, "");

@@ -7,6 +7,7 @@ mod cli;
 mod corpus;
 mod coverage;
 mod dashboard;
+mod dnssec;
 mod egress;
 mod encrypted;
 mod faults;

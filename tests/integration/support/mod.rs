@@ -5,6 +5,7 @@ mod browser;
 mod client;
 mod instance;
 mod namespace;
+mod signed;
 mod tls;
 mod upstream;
 
@@ -12,6 +13,7 @@ pub use browser::*;
 pub use client::*;
 pub use instance::*;
 pub use namespace::*;
+pub use signed::*;
 pub use tls::*;
 pub use upstream::*;
 

@@ -152,17 +152,7 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start() -> Self {
-        // The TCP port must equal the UDP one, and another socket of a parallel test may hold
-        // it already: try other ports until both are free.
-        let (udp, addr, tcp) = loop {
-            let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-            let addr = udp.local_addr().unwrap();
-            match TcpListener::bind(addr).await {
-                Ok(tcp) => break (udp, addr, tcp),
-                Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => continue,
-                Err(err) => panic!("test upstream on {addr}: {err}"),
-            }
-        };
+        let (udp, addr, tcp) = bind_udp_and_tcp().await;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let mut server = Server::new(ZoneHandler {
             seen: Arc::clone(&seen),
@@ -194,6 +184,21 @@ impl Upstream {
 
     pub fn total(&self) -> usize {
         self.seen.lock().unwrap().len()
+    }
+}
+
+/// A UDP socket and a TCP listener on the same free loopback port. The TCP port must equal
+/// the UDP one, and another socket of a parallel test may hold it already: other ports are
+/// tried until both are free.
+pub async fn bind_udp_and_tcp() -> (UdpSocket, SocketAddr, TcpListener) {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => return (udp, addr, tcp),
+            Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => continue,
+            Err(err) => panic!("test upstream on {addr}: {err}"),
+        }
     }
 }
 
