@@ -97,16 +97,8 @@ fn list_compilation(c: &mut Criterion) {
 }
 
 fn answer(name: &Name) -> Reply {
-    Reply {
-        rcode: ResponseCode::NoError,
-        answers: vec![Record::from_rdata(
-            name.clone(),
-            300,
-            RData::A(A(Ipv4Addr::new(192, 0, 2, 1))),
-        )],
-        authorities: Vec::new(),
-        authoritative: false,
-    }
+    let record = Record::from_rdata(name.clone(), 300, RData::A(A(Ipv4Addr::new(192, 0, 2, 1))));
+    Reply::with_records(ResponseCode::NoError, vec![record], Vec::new())
 }
 
 fn answer_cache(c: &mut Criterion) {

@@ -10,12 +10,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hickory_proto::dnssec::crypto::EcdsaSigningKey;
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, NSEC, RRSIG, SigInput};
 use hickory_proto::dnssec::{Algorithm, SigningKey, TBS};
-use hickory_proto::op::{Edns, Metadata, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::{A, NS, SOA};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType, SerialNumber};
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo, Server};
-use hickory_server::zone_handler::MessageResponseBuilder;
 
 /// Addresses of the zone's names.
 pub const SECURE_ADDRESS: &str = "192.0.2.1";
@@ -134,24 +133,12 @@ impl RequestHandler for SignedHandler {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
-        mut response_handle: R,
+        response_handle: R,
     ) -> ResponseInfo {
         let query = request.queries.queries()[0].clone();
         let owner = query.name().to_string().to_ascii_lowercase();
-        let (rcode, answers, authorities) = self.0.answer(&owner, query.query_type());
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.response_code = rcode;
-        metadata.authoritative = true;
-        let mut builder = MessageResponseBuilder::from_message_request(request);
-        let mut edns = Edns::new();
-        edns.set_max_payload(4096);
-        edns.set_dnssec_ok(request.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok));
-        if request.edns.is_some() {
-            builder.edns(&edns);
-        }
-        let none: [&Record; 0] = [];
-        let response = builder.build(metadata, answers.iter(), authorities.iter(), none, none);
-        response_handle.send_response(response).await.unwrap()
+        let zone_reply = self.0.answer(&owner, query.query_type());
+        super::send_authoritative(request, response_handle, zone_reply).await
     }
 }
 

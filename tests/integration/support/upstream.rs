@@ -115,7 +115,7 @@ impl RequestHandler for ZoneHandler {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
-        mut response_handle: R,
+        response_handle: R,
     ) -> ResponseInfo {
         let query = request.queries.queries()[0].clone();
         let name = query.name().to_string().to_ascii_lowercase();
@@ -127,20 +127,31 @@ impl RequestHandler for ZoneHandler {
             // Names starting with "slow" answer after a delay, to overlap concurrent questions.
             tokio::time::sleep(SLOW_ANSWER).await;
         }
-        let (rcode, answers, authorities) = zone_answer(&name, query.query_type());
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.response_code = rcode;
-        metadata.authoritative = true;
-        let mut builder = MessageResponseBuilder::from_message_request(request);
-        let mut edns = Edns::new();
-        edns.set_max_payload(request.edns.as_ref().map_or(512, |e| e.max_payload()));
-        if request.edns.is_some() {
-            builder.edns(&edns);
-        }
-        let none: [&Record; 0] = [];
-        let response = builder.build(metadata, answers.iter(), authorities.iter(), none, none);
-        response_handle.send_response(response).await.unwrap()
+        let zone_reply = zone_answer(&name, query.query_type());
+        send_authoritative(request, response_handle, zone_reply).await
     }
+}
+
+/// Sends `rcode` with these answers and authorities as an authoritative response to
+/// `request`, with EDNS (the client's payload size and DO bit) when the request had it.
+pub async fn send_authoritative<R: ResponseHandler>(
+    request: &Request,
+    mut response_handle: R,
+    (rcode, answers, authorities): (ResponseCode, Vec<Record>, Vec<Record>),
+) -> ResponseInfo {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.response_code = rcode;
+    metadata.authoritative = true;
+    let mut builder = MessageResponseBuilder::from_message_request(request);
+    let mut edns = Edns::new();
+    if let Some(asked) = &request.edns {
+        edns.set_max_payload(asked.max_payload().max(512));
+        edns.set_dnssec_ok(asked.flags().dnssec_ok);
+        builder.edns(&edns);
+    }
+    let none: [&Record; 0] = [];
+    let response = builder.build(metadata, answers.iter(), authorities.iter(), none, none);
+    response_handle.send_response(response).await.unwrap()
 }
 
 /// The in-process upstream: UDP and TCP on one loopback port.
