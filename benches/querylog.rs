@@ -66,6 +66,7 @@ fn sample_rows(count: usize) -> Vec<QueryRow> {
                 rule: blocked.then(|| format!("site{}.example", domain % 97)),
                 list: blocked.then(|| "xiaomi-telemetry".to_owned()),
                 category: blocked.then(|| "telemetry".to_owned()),
+                group: None,
                 upstream: (!blocked).then(|| Arc::clone(&upstream)),
                 duration_us: (r % 20_000) as i64,
             }

@@ -22,7 +22,7 @@ use crate::lists::source::compile_for_start;
 use crate::lists::{refresh, watch};
 use crate::querylog::{EventTarget, QueryLogWriter};
 use crate::store::{Store, StoreError};
-use crate::{naming, pihole};
+use crate::{groups, naming, pihole};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -48,7 +48,8 @@ pub struct Hush {
     /// The Pi-hole compatible API, when `pihole.listen` is set.
     pihole: Option<ApiServer>,
     writer: Option<QueryLogWriter>,
-    /// List downloads, the list-file watch, the certificate watch and client naming.
+    /// List downloads, the list-file watch, the certificate watch, client naming and the
+    /// schedule clock.
     background: Vec<JoinHandle<()>>,
 }
 
@@ -92,6 +93,10 @@ impl Hush {
                 control.dns_handles().local,
                 control.store().clone(),
             )?,
+            Some(groups::spawn_clock({
+                let policy = control.dns_handles().policy;
+                move || Arc::clone(&policy.load().groups)
+            })),
         ];
         info!(dns = ?dns.addrs(), tls = ?dns.tls_addrs(), https = ?dns.https_addrs(), api = %api.addr(), "hush is serving");
         Ok(Self {

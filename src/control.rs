@@ -81,7 +81,7 @@ impl Control {
         let policy = Policy::new(
             Arc::new(parts.compiled.rules),
             Arc::new(custom),
-            &parts.config.blocking,
+            &parts.config,
         );
         let dns = SharedHandles {
             policy: Arc::new(ArcSwap::from_pointee(policy)),
@@ -179,7 +179,7 @@ impl Control {
         self.dns.policy.store(Arc::new(Policy::new(
             Arc::new(compiled.rules),
             custom,
-            &config.blocking,
+            &config,
         )));
         self.lists.store(Arc::new(ListsState {
             reports: compiled.reports,
@@ -214,9 +214,7 @@ impl Control {
 
     /// Downloads the URL lists now, then rebuilds the rules from every list.
     pub async fn refresh_lists(&self) -> Result<ReloadSummary, ReloadError> {
-        self.downloader
-            .fetch_all(&url_lists(&self.config().blocking))
-            .await;
+        self.downloader.fetch_all(&url_lists(&self.config())).await;
         self.reload().await
     }
 

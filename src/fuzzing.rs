@@ -13,9 +13,7 @@ use hickory_server::net::xfer::Protocol;
 use hickory_server::server::Request;
 use hyper::Method;
 
-use crate::config::{
-    BlockingConfig, ClientNet, Config, DnsConfig, HumanDuration, Transport, Upstream,
-};
+use crate::config::{ClientNet, Config, DnsConfig, HumanDuration, Transport, Upstream};
 use crate::dns::arrival::Arrival;
 use crate::dns::handler::DnsHandler;
 use crate::dns::https::read_query;
@@ -65,11 +63,10 @@ impl RequestFuzzer {
             .build()
             .unwrap_or_else(|err| panic!("a fuzzer needs a runtime: {err}"));
         let (catch_all, _) = block_list_from_text("catch-all", "/./\n");
-        let blocking = BlockingConfig::default();
         let policy = Policy::new(
             Arc::new(catch_all),
             Arc::new(crate::rules::RuleSet::empty()),
-            &blocking,
+            &Config::default(),
         );
         let loopback = IpAddr::from([127, 0, 0, 1]);
         let dns = DnsConfig {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod control;
 pub mod dns;
 pub mod fuzzing;
+pub mod groups;
 pub mod lists;
 pub mod naming;
 pub mod pihole;

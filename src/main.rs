@@ -48,6 +48,9 @@ enum Command {
     Check {
         /// The name to check, e.g. tracking.example.com.
         domain: String,
+        /// Answer for this client address: its [[clients]] entry and the groups active now.
+        #[arg(long, value_name = "IP")]
+        client: Option<std::net::IpAddr>,
     },
     /// Read a password (typed at the terminal, or the first line of standard input) and print
     /// its argon2id hash for `api.password`.
@@ -70,7 +73,7 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Run => run(cli.config.as_deref()),
         Command::CheckConfig => check_config(cli.config.as_deref()),
-        Command::Check { domain } => check(cli.config.as_deref(), &domain),
+        Command::Check { domain, client } => check(cli.config.as_deref(), &domain, client),
         Command::HashPassword => hash_password(),
     };
     match result {
@@ -174,7 +177,11 @@ fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check(path: Option<&Path>, domain: &str) -> anyhow::Result<()> {
+fn check(
+    path: Option<&Path>,
+    domain: &str,
+    client: Option<std::net::IpAddr>,
+) -> anyhow::Result<()> {
     let (config, _) = load_config(path)?;
     let name = QueryName::from_text(domain)
         .ok_or_else(|| UsageError(format!("{domain:?} is not a domain name")))?;
@@ -183,13 +190,31 @@ fn check(path: Option<&Path>, domain: &str) -> anyhow::Result<()> {
         eprintln!("hush: warning: {error}");
     }
     let custom = custom_rules(&config.querylog.database)?;
-    let policy = Policy::new(Arc::new(compiled.rules), Arc::new(custom), &config.blocking);
-    let explanation = policy.explain(&name);
-    let shown = &explanation.domain;
+    let policy = Policy::new(Arc::new(compiled.rules), Arc::new(custom), &config);
+    let explanation = policy.explain(&name, client);
+    let shown = match (client, &explanation.client) {
+        (Some(address), Some(entry)) => format!(
+            "{} for {entry} ({address}, groups {})",
+            explanation.domain,
+            explanation.groups.join(", ")
+        ),
+        (Some(address), None) => format!(
+            "{} for {address} (groups {})",
+            explanation.domain,
+            explanation.groups.join(", ")
+        ),
+        (None, _) => explanation.domain.clone(),
+    };
     let line = match (&explanation.blocked_by, &explanation.allowed_by) {
         (Some(by), _) => format!(
-            "{shown}: blocked by \"{}\" in list \"{}\" ({})",
-            by.rule, by.list, by.location
+            "{shown}: blocked by \"{}\" in list \"{}\" ({}){}",
+            by.rule,
+            by.list,
+            by.location,
+            by.group
+                .as_ref()
+                .map(|group| format!(" of group {group}"))
+                .unwrap_or_default()
         ),
         (None, Some(by)) => format!(
             "{shown}: allowed by \"{}\" in list \"{}\" ({})",

@@ -256,15 +256,16 @@ impl Writer {
 }
 
 fn row_of(event: QueryEvent, privacy: Privacy) -> QueryRow {
-    let (rule, list, category, upstream) = match &event.outcome {
+    let (rule, list, category, group, upstream) = match &event.outcome {
         Outcome::Blocked(blocked) => (
             Some(blocked.rule()),
             Some(blocked.list().to_owned()),
             blocked.category().map(str::to_owned),
+            blocked.group.clone(),
             None,
         ),
-        Outcome::Forwarded { upstream } => (None, None, None, Some(Arc::clone(upstream))),
-        _ => (None, None, None, None),
+        Outcome::Forwarded { upstream } => (None, None, None, None, Some(Arc::clone(upstream))),
+        _ => (None, None, None, None, None),
     };
     let (domain, rule) = if privacy.log_names {
         let mut domain = event.name.to_string();
@@ -293,6 +294,7 @@ fn row_of(event: QueryEvent, privacy: Privacy) -> QueryRow {
         rule,
         list,
         category,
+        group,
         upstream,
         duration_us: i64::try_from(event.duration.as_micros()).unwrap_or(i64::MAX),
     }

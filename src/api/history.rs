@@ -16,6 +16,7 @@ use super::schema::{
 use crate::control::Control;
 use crate::dns::arrival::Protocol;
 use crate::dns::outcome::Status;
+use crate::rules::GroupMask;
 use crate::store::time::{MINUTE_US, from_unix_micros, unix_micros};
 use crate::store::{ClientReport, ListVendors, QueryFilter, Summary, TopKind, UNCATEGORIZED};
 
@@ -238,6 +239,7 @@ pub async fn queries(
                 rule: row.rule.clone(),
                 list: row.list.clone(),
                 category: row.category.clone(),
+                group: row.group.as_deref().map(str::to_owned),
                 upstream: row.upstream.as_deref().map(str::to_owned),
                 duration_us: row.duration_us,
             }
@@ -272,12 +274,28 @@ pub async fn client_report(
         })
         .collect();
     let reports = control.store().client_report(range, &vendors).await?;
+    let policy = control.policy();
     let clients = reports
         .into_iter()
-        .map(|report| ClientReportItem {
-            headline: headline(&report),
-            notes: notes(&report),
-            report,
+        .map(|report| {
+            let address = report.client.parse().ok();
+            let device = report.client_name.as_deref();
+            let entry = address.and_then(|address| policy.groups.client_of(address, device));
+            let groups = address.map_or(GroupMask::DEFAULT, |address| {
+                policy.groups.member_of(address, device)
+            });
+            ClientReportItem {
+                headline: headline(&report),
+                notes: notes(&report),
+                client_entry: entry.map(|entry| entry.name.to_string()),
+                groups: policy
+                    .groups
+                    .names(groups)
+                    .iter()
+                    .map(|g| g.to_string())
+                    .collect(),
+                report,
+            }
         })
         .collect();
     Ok(Json(ClientReportList {

@@ -1,6 +1,7 @@
 //! Endpoints that look at or change what hush blocks: the blocking switch, `check`, custom
 //! rules and lists.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -79,28 +80,43 @@ pub async fn set_blocking(
 
 /// Whether a name would be blocked, and by which rule of which list.
 #[utoipa::path(get, path = "/api/check", tag = "blocking",
-    params(("domain" = String, Query, description = "The name to check")),
+    params(
+        ("domain" = String, Query, description = "The name to check"),
+        ("client" = Option<String>, Query, description = "Answer for this client address (its groups active now); default: the group `default`"),
+    ),
     responses((status = 200, body = CheckAnswer), (status = 400, body = ErrorBody)))]
 pub async fn check(
     State(control): State<Arc<Control>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<CheckAnswer>, ApiError> {
-    let params = Params::parse(query.as_deref(), &["domain"])?;
+    let params = Params::parse(query.as_deref(), &["domain", "client"])?;
     let domain = params.required("domain")?;
     let name = QueryName::from_text(domain).ok_or_else(|| {
         ApiError::bad_parameter("domain", format!("{domain:?} is not a domain name"))
     })?;
-    let explanation = control.policy().explain(&name);
+    let client = params
+        .text("client")
+        .map(|text| {
+            text.parse::<IpAddr>().map_err(|_| {
+                ApiError::bad_parameter("client", format!("{text:?} is not an IP address"))
+            })
+        })
+        .transpose()?;
+    let explanation = control.policy().explain(&name, client);
     let blocked_by = explanation.blocked_by.as_ref();
     Ok(Json(CheckAnswer {
         blocked: blocked_by.is_some(),
         rule: blocked_by.map(|by| by.rule.clone()),
         list: blocked_by.map(|by| by.list.clone()),
+        group: blocked_by.and_then(|by| by.group.clone()),
         allowed_by: explanation
             .allowed_by
             .as_ref()
             .map(|by| format!("{} ({})", by.rule, by.list)),
         domain: explanation.domain,
+        client: client.map(|client| client.to_string()),
+        client_entry: explanation.client,
+        groups: explanation.groups,
     }))
 }
 
@@ -168,6 +184,7 @@ pub async fn delete_rule(
 
 fn list_report(control: &Control) -> ListReport {
     let lists = control.lists();
+    let groups = Arc::clone(&control.policy().groups);
     let items = lists
         .reports
         .iter()
@@ -177,6 +194,12 @@ fn list_report(control: &Control) -> ListReport {
                 source: report.source.location.clone(),
                 category: report.source.category.as_deref().map(str::to_owned),
                 name: report.source.name.to_string(),
+                vendor: report.source.vendor.as_deref().map(str::to_owned),
+                groups: groups
+                    .names(report.source.groups)
+                    .iter()
+                    .map(|group| group.to_string())
+                    .collect(),
                 kind: match report.source.polarity {
                     Polarity::Block => "block",
                     Polarity::Allow => "allow",

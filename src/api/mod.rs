@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod error;
+mod groups;
 mod history;
 mod manage;
 mod openapi;
@@ -112,6 +113,8 @@ pub fn router(control: Arc<Control>) -> Router {
             get(manage::blocking).post(manage::set_blocking),
         )
         .route("/api/check", get(manage::check))
+        .route("/api/groups", get(groups::groups))
+        .route("/api/clients", get(groups::clients))
         .route("/api/rules", get(manage::rules).post(manage::add_rule))
         .route("/api/rules/{id}", delete(manage::delete_rule))
         .route("/api/lists", get(manage::lists))

@@ -5,7 +5,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{auth, history, manage, status};
+use super::{auth, groups, history, manage, status};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,8 @@ use super::{auth, history, manage, status};
         manage::delete_rule,
         manage::lists,
         manage::refresh_lists,
+        groups::groups,
+        groups::clients,
     )
 )]
 pub struct ApiDoc;

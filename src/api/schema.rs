@@ -81,6 +81,8 @@ pub struct QueryItem {
     pub rule: Option<String>,
     pub list: Option<String>,
     pub category: Option<String>,
+    /// The group whose list blocked the query (`[[groups]]`); `null` when none did.
+    pub group: Option<String>,
     pub upstream: Option<String>,
     pub duration_us: i64,
 }
@@ -101,6 +103,10 @@ pub struct ClientReportItem {
     /// Lines a person can read about the device's vendor telemetry and encrypted-DNS attempts:
     /// "Xiaomi telemetry: 1,102 blocked lookups, 38 distinct hosts".
     pub notes: Vec<String>,
+    /// The `[[clients]]` entry the device matches, if one does.
+    pub client_entry: Option<String>,
+    /// The groups it belongs to (`default` unless an entry says otherwise).
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -124,8 +130,15 @@ pub struct CheckAnswer {
     pub blocked: bool,
     pub rule: Option<String>,
     pub list: Option<String>,
+    /// The group whose list blocks (`null` for custom and built-in rules).
+    pub group: Option<String>,
     /// The allow rule that lets the name through, if one matches.
     pub allowed_by: Option<String>,
+    /// The client asked about (`client=`), and its `[[clients]]` entry when one matches.
+    pub client: Option<String>,
+    pub client_entry: Option<String>,
+    /// The groups the answer is for: the client's active groups, or `default`.
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -163,6 +176,10 @@ pub struct ListItem {
     pub name: String,
     /// `block` or `allow`.
     pub kind: String,
+    /// Whose telemetry the list blocks, when it says.
+    pub vendor: Option<String>,
+    /// The groups whose clients the list applies to (`default` is `blocking.lists`).
+    pub groups: Vec<String>,
     pub entries: u64,
     pub skipped: u64,
     pub unsupported: u64,

@@ -6,6 +6,7 @@
 mod anchors;
 mod block_answer;
 mod duration;
+mod groups;
 mod list_entry;
 mod local;
 mod network;
@@ -16,6 +17,10 @@ mod validate;
 pub use anchors::load_trust_anchors;
 pub use block_answer::BlockAnswer;
 pub use duration::HumanDuration;
+pub use groups::{
+    ClientEntry, ClientMatch, ClockTime, DEFAULT_GROUP, GroupConfig, MAX_GROUPS, ScheduleConfig,
+    Weekday,
+};
 pub use list_entry::{ListEntry, ListLocation, validate_category, validate_vendor};
 pub use local::{ClientNames, ForwardZone, LocalConfig, LocalValue};
 pub use network::ClientNet;
@@ -55,6 +60,10 @@ pub struct Config {
     pub tls: TlsConfig,
     pub local: LocalConfig,
     pub pihole: PiholeConfig,
+    /// `[[clients]]`: devices and the groups they belong to.
+    pub clients: Vec<ClientEntry>,
+    /// `[[groups]]`: lists that apply to some devices, optionally on a schedule.
+    pub groups: Vec<GroupConfig>,
 }
 
 impl Config {
@@ -114,6 +123,10 @@ impl Config {
         };
         self.blocking.lists.iter_mut().for_each(anchor);
         self.blocking.allowlists.iter_mut().for_each(anchor);
+        for group in &mut self.groups {
+            group.lists.iter_mut().for_each(anchor);
+            group.allowlists.iter_mut().for_each(anchor);
+        }
         for path in [
             &mut self.querylog.database,
             &mut self.tls.cert,

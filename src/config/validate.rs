@@ -97,6 +97,8 @@ impl Config {
             }
         }
         self.tls_pair_loads(file)?;
+        super::groups::validate_groups(&self.groups, &self.clients)
+            .map_err(|(key, message)| invalid(file, &key, message))?;
         if !self.dns.upstream_ca.as_os_str().is_empty() {
             crate::tls::upstream_client_config(&self.dns.upstream_ca)
                 .map_err(|err| invalid(file, "dns.upstream_ca", err.to_string()))?;

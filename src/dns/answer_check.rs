@@ -11,16 +11,16 @@ use hickory_proto::rr::{LowerName, RData};
 use super::outcome::{BlockCause, Blocked};
 use super::policy::{Decision, Policy};
 use super::reply::Reply;
-use crate::rules::QueryName;
+use crate::rules::{GroupMask, QueryName};
 
-/// The block that applies to `reply` because of its CNAME chain, if any.
-pub fn cloaked_by(policy: &Policy, reply: &Reply) -> Option<Blocked> {
+/// The block that applies to `reply` because of its CNAME chain, for a client in `groups`.
+pub fn cloaked_by(policy: &Policy, groups: GroupMask, reply: &Reply) -> Option<Blocked> {
     reply.answers.iter().find_map(|record| {
         let RData::CNAME(target) = &record.data else {
             return None;
         };
         let target = LowerName::from(&target.0);
-        match policy.decide(&target) {
+        match policy.decide(&target, groups) {
             Decision::Block(blocked) => Some(Blocked {
                 via_cname: Some(target),
                 ..blocked
@@ -44,6 +44,7 @@ pub fn rebinding(policy: &Policy, name: &LowerName, reply: &Reply) -> Option<Blo
         is_private(address).then(|| Blocked {
             cause: BlockCause::Rebinding { address },
             via_cname: None,
+            group: None,
         })
     })
 }

@@ -17,7 +17,7 @@ use hickory_server::server::Request;
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::debug;
 
-use super::arrival::Arrival;
+use super::arrival::{Arrival, DeviceName};
 use super::metrics::DnsMetrics;
 use super::outcome::{EventSink, QueryEvent};
 use super::pipeline::{Forward, Pipeline, Resolution};
@@ -96,7 +96,8 @@ impl DnsHandler {
             return Ok(encode(request, &reply, edns.as_ref()));
         };
         let client = info.src.ip();
-        match self.pipeline.resolve_locally(client, info.query) {
+        let device = arrival.device.as_ref().map(DeviceName::as_str);
+        match self.pipeline.resolve_locally(client, device, info.query) {
             Ok(resolution) => Ok(self.finish(request, client, arrival, resolution, edns, started)),
             Err(forward) => Err(Deferred {
                 started,

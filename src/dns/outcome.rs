@@ -129,6 +129,8 @@ pub struct Blocked {
     pub cause: BlockCause,
     /// Set when the block came from the answer's CNAME chain, not the query name.
     pub via_cname: Option<LowerName>,
+    /// The group whose list blocked (`None` for custom, built-in and rebinding blocks).
+    pub group: Option<Arc<str>>,
 }
 
 #[derive(Clone)]
@@ -148,10 +150,11 @@ pub const REBINDING_LIST: &str = "rebinding protection";
 const REBINDING_CATEGORY: &str = "rebinding";
 
 impl Blocked {
-    pub fn by_rule(rules: Arc<RuleSet>, matched: RuleMatch) -> Self {
+    pub fn by_rule(rules: Arc<RuleSet>, matched: RuleMatch, group: Option<Arc<str>>) -> Self {
         Self {
             cause: BlockCause::Rule { rules, matched },
             via_cname: None,
+            group,
         }
     }
 
@@ -195,6 +198,7 @@ impl fmt::Debug for Blocked {
             .field("rule", &self.rule())
             .field("list", &self.list())
             .field("via_cname", &self.via_cname)
+            .field("group", &self.group)
             .finish()
     }
 }

@@ -16,6 +16,7 @@ use super::outcome::{Blocked, FailureReason, Outcome, RefusalReason};
 use super::policy::{BlockingSwitch, Decision, Policy, SharedPolicy};
 use super::reply::Reply;
 use super::upstream::Forwarders;
+use crate::rules::GroupMask;
 
 /// A query's answer and how it came about.
 #[derive(Debug)]
@@ -38,6 +39,8 @@ pub struct Pipeline {
 pub struct Forward {
     /// Allowed by a rule, or blocking is off: the answer check does not apply.
     exempt: bool,
+    /// The client's active groups, for the answer check.
+    groups: GroupMask,
 }
 
 impl Pipeline {
@@ -47,6 +50,7 @@ impl Pipeline {
     pub fn resolve_locally(
         &self,
         client: IpAddr,
+        device: Option<&str>,
         query: &LowerQuery,
     ) -> Result<Resolution, Forward> {
         // Admission first: a refused client costs no rule lookup, cache slot or upstream query.
@@ -65,9 +69,11 @@ impl Pipeline {
         let name = query.name();
         let query_type = query.query_type();
         let blocking = self.switch.is_on();
+        let policy = self.policy.load();
+        // The client's groups, once: the same rules decide the name and, later, its answer.
+        let groups = policy.groups_for(client, device);
         let exempt = !blocking || {
-            let policy = self.policy.load();
-            match policy.decide(name) {
+            match policy.decide(name, groups) {
                 Decision::Block(blocked) => return Ok(block(&policy, query, blocked)),
                 Decision::Allow { .. } => true,
                 Decision::Pass => false,
@@ -99,9 +105,10 @@ impl Pipeline {
         }
         // Cache before upstream: a hit never leaves the box. The answer check still runs on
         // hits because the rules may have changed since the answer was stored.
+        let forward = Forward { exempt, groups };
         match self.cache.get(name, query_type) {
-            Some(reply) => Ok(self.checked(query, reply, exempt, Outcome::Cached)),
-            None => Err(Forward { exempt }),
+            Some(reply) => Ok(self.checked(query, reply, forward, Outcome::Cached)),
+            None => Err(forward),
         }
     }
 
@@ -117,7 +124,7 @@ impl Pipeline {
                 let forwarded = Outcome::Forwarded {
                     upstream: answer.upstream,
                 };
-                self.checked(query, answer.reply, forward.exempt, forwarded)
+                self.checked(query, answer.reply, forward, forwarded)
             }
             // A forged or broken answer is an error, not something to paper over with a stale
             // one: the client learns why (RFC 8914).
@@ -127,7 +134,7 @@ impl Pipeline {
             },
             // Every upstream failed: an expired answer (RFC 8767) beats SERVFAIL.
             Err(reason) => match self.cache.get_stale(name, query_type) {
-                Some(stale) => self.checked(query, stale, forward.exempt, Outcome::Cached),
+                Some(stale) => self.checked(query, stale, forward, Outcome::Cached),
                 None => Resolution {
                     reply: Reply::empty(ResponseCode::ServFail),
                     outcome: Outcome::Failed(reason),
@@ -142,13 +149,13 @@ impl Pipeline {
         &self,
         query: &LowerQuery,
         reply: Reply,
-        exempt: bool,
+        forward: Forward,
         outcome: Outcome,
     ) -> Resolution {
-        if !exempt {
+        if !forward.exempt {
             let policy = self.policy.load();
-            let blocked =
-                cloaked_by(&policy, &reply).or_else(|| rebinding(&policy, query.name(), &reply));
+            let blocked = cloaked_by(&policy, forward.groups, &reply)
+                .or_else(|| rebinding(&policy, query.name(), &reply));
             if let Some(blocked) = blocked {
                 return block(&policy, query, blocked);
             }

@@ -1,8 +1,10 @@
-//! The policy stage: what the current rules say about a name. The [`Policy`] is an immutable
-//! snapshot (list rules, custom rules from the API, the block answer) behind `arc-swap`, so a
-//! query reads it without a lock and a reload replaces it whole. Whether blocking is on at all
+//! The policy stage: what the current rules say about a name, for the groups of the client
+//! asking. The [`Policy`] is an immutable snapshot (list rules, custom rules from the API,
+//! clients and groups, the block answer) behind `arc-swap`, so a query reads it without a lock
+//! and a reload replaces it whole. Whether blocking is on at all
 //! is the [`BlockingSwitch`], which the API can flip or pause without rebuilding anything.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,8 +13,9 @@ use arc_swap::ArcSwap;
 use hickory_proto::rr::LowerName;
 
 use super::outcome::{BlockCause, Blocked};
-use crate::config::{BlockAnswer, BlockingConfig};
-use crate::rules::{QueryName, RuleMatch, RuleSet, Verdict, compile_builtin};
+use crate::config::{BlockAnswer, Config};
+use crate::groups::Groups;
+use crate::rules::{GroupMask, QueryName, RuleMatch, RuleSet, Verdict, compile_builtin};
 
 /// The shared, swappable policy.
 pub type SharedPolicy = Arc<ArcSwap<Policy>>;
@@ -26,6 +29,8 @@ pub struct Policy {
     /// hush's own anti-bypass rules (browser DoH canary, iCloud Private Relay), answered with
     /// NXDOMAIN whatever `blocking.answer` says: that is the signal those clients look for.
     pub builtin: Arc<RuleSet>,
+    /// Which groups each client belongs to, and which are active now.
+    pub groups: Arc<Groups>,
     pub answer: BlockAnswer,
     /// TTL of block answers, in seconds.
     pub ttl: u32,
@@ -47,7 +52,8 @@ pub enum Decision {
 }
 
 impl Policy {
-    pub fn new(lists: Arc<RuleSet>, custom: Arc<RuleSet>, blocking: &BlockingConfig) -> Self {
+    pub fn new(lists: Arc<RuleSet>, custom: Arc<RuleSet>, config: &Config) -> Self {
+        let blocking = &config.blocking;
         Self {
             lists,
             custom,
@@ -55,6 +61,7 @@ impl Policy {
                 blocking.doh_canary,
                 blocking.block_private_relay,
             )),
+            groups: Arc::new(Groups::new(config)),
             answer: blocking.answer,
             ttl: u32::try_from(blocking.ttl.0.as_secs()).unwrap_or(u32::MAX),
             rebinding_protection: blocking.rebinding_protection,
@@ -67,41 +74,54 @@ impl Policy {
             lists: Arc::clone(&self.lists),
             custom,
             builtin: Arc::clone(&self.builtin),
+            groups: Arc::clone(&self.groups),
             answer: self.answer,
             ttl: self.ttl,
             rebinding_protection: self.rebinding_protection,
         }
     }
 
-    /// An allow match in the custom rules or the lists wins; then hush's own rules, a custom
-    /// block, a list block.
-    pub fn decide(&self, name: &LowerName) -> Decision {
+    /// For a client in `groups`: an allow match in the custom rules or the lists of its groups
+    /// wins; then hush's own rules, a custom block, a block by a list of its groups. Custom and
+    /// built-in rules apply to every group.
+    pub fn decide(&self, name: &LowerName, groups: GroupMask) -> Decision {
         match QueryName::from_lower(name) {
-            Some(name) => self.decide_name(&name),
+            Some(name) => self.decide_name(&name, groups),
             None => Decision::Pass,
         }
     }
 
-    pub fn decide_name(&self, name: &QueryName) -> Decision {
+    pub fn decide_name(&self, name: &QueryName, groups: GroupMask) -> Decision {
         let custom = self.custom.decide(name);
-        let lists = self.lists.decide(name);
+        let lists = self.lists.decide_for(name, groups);
         let allow = |rules: &Arc<RuleSet>, matched| Decision::Allow {
             rules: Arc::clone(rules),
             matched,
         };
-        let block = |rules: &Arc<RuleSet>, matched| {
-            Decision::Block(Blocked::by_rule(Arc::clone(rules), matched))
+        let block = |rules: &Arc<RuleSet>, matched, group| {
+            Decision::Block(Blocked::by_rule(Arc::clone(rules), matched, group))
         };
         match (custom, lists) {
             (Verdict::Allowed(matched), _) => allow(&self.custom, matched),
             (_, Verdict::Allowed(matched)) => allow(&self.lists, matched),
             _ if let Verdict::Blocked(matched) = self.builtin.decide(name) => {
-                block(&self.builtin, matched)
+                block(&self.builtin, matched, None)
             }
-            (Verdict::Blocked(matched), _) => block(&self.custom, matched),
-            (_, Verdict::Blocked(matched)) => block(&self.lists, matched),
+            (Verdict::Blocked(matched), _) => block(&self.custom, matched, None),
+            (_, Verdict::Blocked(matched)) => {
+                // The group credited is the first of the client's groups that holds the list.
+                let list_groups = self.lists.source(matched.source).groups;
+                let group = list_groups.intersection(groups).first();
+                let group = group.and_then(|index| self.groups.name(index)).cloned();
+                block(&self.lists, matched, group)
+            }
             (Verdict::Unlisted, Verdict::Unlisted) => Decision::Pass,
         }
+    }
+
+    /// The groups whose rules apply to a query of this client now.
+    pub fn groups_for(&self, client: IpAddr, device: Option<&str>) -> GroupMask {
+        self.groups.active_for(client, device)
     }
 
     /// The answer for a blocked query: NXDOMAIN for hush's own rules, else `blocking.answer`.
@@ -120,6 +140,10 @@ impl Policy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Explanation {
     pub domain: String,
+    /// The `[[clients]]` entry of the client asked about, if one matches it.
+    pub client: Option<String>,
+    /// The groups the answer is for (the client's active groups, or `default`).
+    pub groups: Vec<String>,
     /// The blocking rule, when one decides.
     pub blocked_by: Option<RuleRef>,
     /// The allow rule that lets the name through, when one matches.
@@ -132,30 +156,48 @@ pub struct RuleRef {
     pub rule: String,
     pub list: String,
     pub location: String,
+    /// The group whose list holds the rule; `None` for custom and built-in rules.
+    pub group: Option<String>,
 }
 
 impl Policy {
-    /// Why `name` is blocked, allowed or neither under this policy.
-    pub fn explain(&self, name: &QueryName) -> Explanation {
+    /// Why `name` is blocked, allowed or neither under this policy, for a query of `client` now
+    /// (without one: for the group `default`).
+    pub fn explain(&self, name: &QueryName, client: Option<IpAddr>) -> Explanation {
+        let groups = client.map_or(GroupMask::DEFAULT, |client| self.groups_for(client, None));
+        let entry = client.and_then(|client| self.groups.client_of(client, None));
         let mut explanation = Explanation {
             domain: name.as_str().to_owned(),
+            client: entry.map(|entry| entry.name.to_string()),
+            groups: self
+                .groups
+                .names(groups)
+                .iter()
+                .map(|g| g.to_string())
+                .collect(),
             blocked_by: None,
             allowed_by: None,
         };
-        match self.decide_name(name) {
+        match self.decide_name(name, groups) {
             Decision::Block(blocked) => {
                 explanation.blocked_by = Some(RuleRef {
                     rule: blocked.rule(),
                     list: blocked.list().to_owned(),
                     location: blocked.location().to_owned(),
+                    group: blocked.group.as_deref().map(str::to_owned),
                 });
             }
             Decision::Allow { rules, matched } => {
                 let source = rules.source(matched.source);
+                let group = source.groups.intersection(groups).first();
+                let group = group.filter(|_| source.groups != GroupMask::ALL);
                 explanation.allowed_by = Some(RuleRef {
                     rule: rules.rule_text(&matched).to_string(),
                     list: source.name.to_string(),
                     location: source.location.clone(),
+                    group: group
+                        .and_then(|index| self.groups.name(index))
+                        .map(|g| g.to_string()),
                 });
             }
             Decision::Pass => {}

@@ -16,7 +16,7 @@ pub fn spawn<H: Rebuild>(host: Arc<H>, downloader: Arc<Downloader>) -> JoinHandl
     tokio::spawn(async move {
         loop {
             let config = host.config();
-            if downloader.fetch_all(&url_lists(&config.blocking)).await
+            if downloader.fetch_all(&url_lists(&config)).await
                 && let Err(err) = host.rebuild().await
             {
                 warn!(%err, "new list downloads could not be applied");

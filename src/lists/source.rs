@@ -10,44 +10,60 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 use super::cache::ListCache;
-use crate::config::{
-    BlockingConfig, Config, ListEntry, ListLocation, validate_category, validate_vendor,
-};
+use crate::config::{Config, ListEntry, ListLocation, validate_category, validate_vendor};
 use crate::rules::compile::add_source_text;
-use crate::rules::{Polarity, RuleSet, RuleSetBuilder, Source, SourceReport, SourceStats};
+use crate::rules::{
+    GroupMask, Polarity, RuleSet, RuleSetBuilder, Source, SourceReport, SourceStats,
+};
 
 /// Header lines searched for a list's title and category.
 const HEADER_LINES: usize = 40;
 
-/// One configured list and what its rules do.
+/// One configured list, what its rules do, and the groups it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListSpec {
     pub entry: ListEntry,
     pub polarity: Polarity,
     /// Where downloaded copies of URL lists are kept.
     pub cache: Option<ListCache>,
+    pub groups: GroupMask,
 }
 
 impl ListSpec {
-    /// Block lists first, then allowlists, in config order; URL lists read from the download
-    /// cache beside the database.
+    /// Every configured list once: block lists first, then allowlists, in config order (the
+    /// group `default`, then `[[groups]]`); a list several groups name is one spec with all of
+    /// their bits, so it is read and held once. URL lists read from the download cache beside
+    /// the database.
     pub fn from_config(config: &Config) -> Vec<Self> {
         let cache = ListCache::beside(&config.querylog.database);
-        configured(&config.blocking)
-            .map(|(entry, polarity)| Self {
-                entry: entry.clone(),
-                polarity,
-                cache: Some(cache.clone()),
-            })
-            .collect()
+        let mut specs: Vec<Self> = Vec::new();
+        for (entry, polarity, group) in configured(config) {
+            let groups = GroupMask::of(group);
+            let same = |spec: &&mut Self| {
+                spec.polarity == polarity && spec.entry.location == entry.location
+            };
+            match specs.iter_mut().find(same) {
+                Some(spec) => spec.groups = spec.groups.union(groups),
+                None => specs.push(Self {
+                    entry: entry.clone(),
+                    polarity,
+                    cache: Some(cache.clone()),
+                    groups,
+                }),
+            }
+        }
+        specs.sort_by_key(|spec| spec.polarity == Polarity::Allow);
+        specs
     }
 
-    /// A spec for one location with no configured name or category and no download cache.
+    /// A spec for one location with no configured name or category and no download cache,
+    /// for every group.
     pub fn at(location: ListLocation, polarity: Polarity) -> Self {
         Self {
             entry: ListEntry::from(location),
             polarity,
             cache: None,
+            groups: GroupMask::ALL,
         }
     }
 
@@ -69,6 +85,7 @@ impl ListSpec {
             polarity: self.polarity,
             category: category.map(Arc::from),
             vendor: vendor.map(Arc::from),
+            groups: self.groups,
         }
     }
 }
@@ -204,25 +221,40 @@ pub async fn compile_for_start(config: &Config) -> Result<Compiled, tokio::task:
     Ok(compiled)
 }
 
-/// Every configured list with what its rules do: block lists first, then allowlists, in config
-/// order. The one walk over both that every reader of the config shares.
-pub fn configured(blocking: &BlockingConfig) -> impl Iterator<Item = (&ListEntry, Polarity)> {
-    let block = blocking.lists.iter().map(|entry| (entry, Polarity::Block));
-    let allow = blocking
-        .allowlists
+/// Every configured list with what its rules do and the index of its group (0: `default`, the
+/// `[blocking]` lists; then `[[groups]]` in order), group by group. The one walk over all lists
+/// that every reader of the config shares; a list may come more than once.
+pub fn configured(config: &Config) -> impl Iterator<Item = (&ListEntry, Polarity, usize)> {
+    let default = (&config.blocking.lists, &config.blocking.allowlists);
+    let groups = config
+        .groups
         .iter()
-        .map(|entry| (entry, Polarity::Allow));
-    block.chain(allow)
+        .map(|group| (&group.lists, &group.allowlists));
+    std::iter::once(default)
+        .chain(groups)
+        .enumerate()
+        .flat_map(|(index, (block, allow))| {
+            let block = block
+                .iter()
+                .map(move |entry| (entry, Polarity::Block, index));
+            let allow = allow
+                .iter()
+                .map(move |entry| (entry, Polarity::Allow, index));
+            block.chain(allow)
+        })
 }
 
-/// The URLs of the configured lists, for downloading.
-pub fn url_lists(blocking: &BlockingConfig) -> Vec<String> {
-    configured(blocking)
-        .filter_map(|(entry, _)| match &entry.location {
-            ListLocation::Url(url) => Some(url.clone()),
-            ListLocation::Path(_) => None,
-        })
-        .collect()
+/// The URLs of the configured lists, each once, for downloading.
+pub fn url_lists(config: &Config) -> Vec<String> {
+    let mut urls: Vec<String> = Vec::new();
+    for (entry, ..) in configured(config) {
+        if let ListLocation::Url(url) = &entry.location
+            && !urls.contains(url)
+        {
+            urls.push(url.clone());
+        }
+    }
+    urls
 }
 /// The files behind one location: for each, a fallback name, where it was read, and its text
 /// or the reason it is missing.
@@ -368,6 +400,7 @@ mod tests {
             },
             polarity: Polarity::Block,
             cache: None,
+            groups: GroupMask::DEFAULT,
         };
         let compiled = compile(&[
             ListSpec::at(ListLocation::Path(path), Polarity::Block),

@@ -45,7 +45,7 @@ fn stamps(config: &Config) -> Vec<Stamp> {
         (path, seen)
     };
     let mut stamps = Vec::new();
-    for (entry, _) in configured(&config.blocking) {
+    for (entry, ..) in configured(config) {
         let ListLocation::Path(path) = &entry.location else {
             continue;
         };

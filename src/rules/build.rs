@@ -1,6 +1,8 @@
 //! Building a [`RuleSet`]: rules are added source by source into a growing string arena and
 //! hash table (a name listed by several sources is stored once, its flags merged), regexes are
-//! checked as they come, then [`RuleSetBuilder::finish`] freezes it all.
+//! checked as they come, then [`RuleSetBuilder::finish`] freezes it all. A name added by a
+//! source of another group mask than the sources before it becomes mixed: from then on each
+//! contribution is also kept in the side table.
 
 use std::hash::BuildHasher;
 
@@ -8,7 +10,7 @@ use hashbrown::HashTable;
 use regex::{RegexBuilder, RegexSetBuilder};
 
 use super::parse::{Pattern, Polarity, Rule};
-use super::{REGEX_SIZE_LIMIT, RegexGroup, RuleSet, Slot, Source, SourceId, flags};
+use super::{MixedSlots, REGEX_SIZE_LIMIT, RegexGroup, RuleSet, Slot, Source, SourceId, flags};
 
 /// Why a rule was not added.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -28,6 +30,7 @@ pub struct RuleSetBuilder {
     block_regexes: Vec<(Box<str>, SourceId)>,
     allow_regexes: Vec<(Box<str>, SourceId)>,
     sources: Vec<Source>,
+    mixed: MixedSlots,
 }
 
 impl RuleSetBuilder {
@@ -65,6 +68,32 @@ impl RuleSetBuilder {
             .find_mut(hash, |slot| slot_name(arena, slot) == name);
         let slot = match found {
             Some(slot) => {
+                let groups = |source: u16| self.sources[usize::from(source)].groups;
+                if slot.flags & flags::MIXED == 0 && groups(slot.any_source()) != groups(source.0) {
+                    // Until now one mask held for every flag, credited to the first source of
+                    // each polarity: that is exactly what the side table starts from.
+                    let before = (0..6)
+                        .map(|bit| 1u8 << bit)
+                        .filter(|flag| slot.flags & flag != 0);
+                    let contributions = before
+                        .map(|flag| {
+                            let first = if flag & flags::ANY_BLOCK != 0 {
+                                slot.block_source
+                            } else {
+                                slot.allow_source
+                            };
+                            (flag, first)
+                        })
+                        .collect();
+                    self.mixed.insert(slot.start, contributions);
+                    slot.flags |= flags::MIXED;
+                }
+                if slot.flags & flags::MIXED != 0
+                    && let Some(contributions) = self.mixed.get_mut(&slot.start)
+                    && !contributions.contains(&(flag, source.0))
+                {
+                    contributions.push((flag, source.0));
+                }
                 let first_of_polarity = match polarity {
                     Polarity::Block => slot.flags & flags::ANY_BLOCK == 0,
                     Polarity::Allow => slot.flags & flags::ANY_ALLOW == 0,
@@ -122,6 +151,7 @@ impl RuleSetBuilder {
             table: self.table,
             hasher: self.hasher,
             sources: self.sources,
+            mixed: self.mixed,
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::parse::{LineOutcome, Polarity, parse_line};
-use super::{RuleSet, RuleSetBuilder, Source, SourceId};
+use super::{GroupMask, RuleSet, RuleSetBuilder, Source, SourceId};
 
 /// Line counts of one source.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -45,6 +45,7 @@ pub fn compile_custom<'a>(entries: impl IntoIterator<Item = (Polarity, &'a str)>
             polarity,
             category: None,
             vendor: None,
+            groups: GroupMask::ALL,
         })
     };
     let (Ok(block), Ok(allow)) = (add_source(Polarity::Block), add_source(Polarity::Allow)) else {
@@ -74,6 +75,7 @@ pub fn compile_builtin(doh_canary: bool, private_relay: bool) -> RuleSet {
         polarity: Polarity::Block,
         category: Some(Arc::from("bypass")),
         vendor: None,
+        groups: GroupMask::ALL,
     }) else {
         return builder.finish();
     };
@@ -107,6 +109,7 @@ pub fn validate_custom(text: &str) -> Result<(), &'static str> {
                 polarity: Polarity::Block,
                 category: None,
                 vendor: None,
+                groups: GroupMask::ALL,
             });
             match id.map(|id| builder.add(id, rule)) {
                 Ok(Ok(())) => Ok(()),
@@ -128,6 +131,7 @@ pub fn block_list_from_text(name: &str, text: &str) -> (RuleSet, SourceReport) {
         polarity: Polarity::Block,
         category: None,
         vendor: None,
+        groups: GroupMask::ALL,
     };
     let report = add_source_text(&mut builder, source, text);
     (builder.finish(), report)

@@ -7,6 +7,12 @@
 //! of the query name, with no allocation. Regex rules sit in a `RegexSet` consulted only when the
 //! table does not settle the answer. An allow match always wins over a block match.
 //!
+//! Groups: every source belongs to a [`GroupMask`] of groups, and a lookup names the groups
+//! that are active for the asking client; rules of other groups do not exist for it. A list
+//! used by several groups is one source with several bits, so its names are stored once. A
+//! name listed by sources of different masks is "mixed": its contributions are kept apart in a
+//! small side table, consulted only for such names.
+//!
 //! About 170 of its lines are the lookup tests at the bottom, next to the code they pin down.
 
 mod build;
@@ -14,6 +20,7 @@ pub mod compile;
 pub mod name;
 pub mod parse;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -46,6 +53,45 @@ pub struct Source {
     pub category: Option<Arc<str>>,
     /// Whose telemetry the list blocks (`Xiaomi`, `Samsung`, …), when known.
     pub vendor: Option<Arc<str>>,
+    /// The groups whose clients the list applies to.
+    pub groups: GroupMask,
+}
+
+/// A set of groups, one bit each (bit 0: `default`, then `[[groups]]` in config order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct GroupMask(pub u16);
+
+impl GroupMask {
+    /// Every group: custom and built-in rules, and lookups that ignore groups.
+    pub const ALL: Self = Self(u16::MAX);
+    /// Only the group `default`.
+    pub const DEFAULT: Self = Self(1);
+
+    pub fn of(index: usize) -> Self {
+        Self(1u16.checked_shl(index as u32).unwrap_or(0))
+    }
+
+    pub fn intersects(self, other: Self) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    pub fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    pub fn intersection(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+
+    /// The lowest group in the set.
+    pub fn first(self) -> Option<usize> {
+        (self.0 != 0).then(|| self.0.trailing_zeros() as usize)
+    }
+
+    /// The groups in the set, lowest first.
+    pub fn indexes(self) -> impl Iterator<Item = usize> {
+        (0..16).filter(move |&i| self.0 & (1 << i) != 0)
+    }
 }
 
 impl Source {
@@ -103,10 +149,13 @@ mod flags {
     pub const ALLOW: [u8; 3] = [ALLOW_DOMAIN, ALLOW_SUBDOMAINS, ALLOW_EXACT];
     pub const ANY_BLOCK: u8 = BLOCK_DOMAIN | BLOCK_SUBDOMAINS | BLOCK_EXACT;
     pub const ANY_ALLOW: u8 = ALLOW_DOMAIN | ALLOW_SUBDOMAINS | ALLOW_EXACT;
+    /// Listed by sources of different group masks: see the side table.
+    pub const MIXED: u8 = 1 << 6;
 }
 
 /// One listed name: where it sits in the arena, what it does, and the first list of each
-/// polarity that listed it.
+/// polarity that listed it. Unless it is mixed, every source that listed it has the same
+/// group mask.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     start: u32,
@@ -117,6 +166,15 @@ struct Slot {
 }
 
 impl Slot {
+    /// A source that listed the name (for the group mask of an unmixed slot).
+    fn any_source(&self) -> u16 {
+        if self.flags & flags::ANY_BLOCK != 0 {
+            self.block_source
+        } else {
+            self.allow_source
+        }
+    }
+
     /// Which of this slot's rules of one polarity apply: all three kinds match the query name
     /// itself except `Subdomains`; only `Domain` and `Subdomains` match a parent of it.
     fn matching_kind(
@@ -144,21 +202,29 @@ struct RegexGroup {
 }
 
 impl RegexGroup {
-    fn first_match(&self, name: &str) -> Option<RuleMatch> {
+    /// The first regex matching `name` whose source belongs to one of `groups`.
+    fn first_match(&self, name: &str, sources: &[Source], groups: GroupMask) -> Option<RuleMatch> {
         let set = self.set.as_ref()?;
         if !set.is_match(name) {
             return None;
         }
-        let index = set.matches(name).into_iter().next()?;
-        let (_, source) = self.rules.get(index)?;
-        Some(RuleMatch {
-            source: *source,
-            target: MatchTarget::Regex {
-                index: index as u32,
-            },
+        set.matches(name).into_iter().find_map(|index| {
+            let (_, source) = self.rules.get(index)?;
+            sources[usize::from(source.0)]
+                .groups
+                .intersects(groups)
+                .then_some(RuleMatch {
+                    source: *source,
+                    target: MatchTarget::Regex {
+                        index: index as u32,
+                    },
+                })
         })
     }
 }
+
+/// What every source of a mixed name contributed: a flag and the source, in the order added.
+pub(crate) type MixedSlots = HashMap<u32, Vec<(u8, u16)>, foldhash::fast::FixedState>;
 
 /// The compiled, immutable rules. Shared behind an `Arc` and replaced whole on reload.
 #[derive(Debug)]
@@ -169,6 +235,8 @@ pub struct RuleSet {
     block_regexes: RegexGroup,
     allow_regexes: RegexGroup,
     sources: Vec<Source>,
+    /// Mixed names by their slot's arena start.
+    mixed: MixedSlots,
 }
 
 impl RuleSet {
@@ -177,13 +245,22 @@ impl RuleSet {
         RuleSetBuilder::default().finish()
     }
 
-    /// Decides a query name: allow rules win, then block rules, table before regexes.
+    /// Decides a query name for every group: allow rules win, then block rules, table before
+    /// regexes.
     pub fn decide(&self, name: &QueryName) -> Verdict {
+        self.decide_for(name, GroupMask::ALL)
+    }
+
+    /// Decides a query name with the rules of `groups` only.
+    pub fn decide_for(&self, name: &QueryName, groups: GroupMask) -> Verdict {
         use flags::*;
         let mut blocked = None;
         for (depth, suffix) in name.suffixes().enumerate() {
             let hash = self.hasher.hash_one(suffix);
-            let Some(slot) = self.table.find(hash, |slot| self.name_of(slot) == suffix) else {
+            let Some(found) = self.table.find(hash, |slot| self.name_of(slot) == suffix) else {
+                continue;
+            };
+            let Some(slot) = self.slot_for(found, groups) else {
                 continue;
             };
             let at_query_name = depth == 0;
@@ -208,14 +285,43 @@ impl RuleSet {
             }
         }
         let text = name.as_str();
-        let blocked = blocked.or_else(|| self.block_regexes.first_match(text));
+        let sources = self.sources.as_slice();
+        let blocked = blocked.or_else(|| self.block_regexes.first_match(text, sources, groups));
         match blocked {
             None => Verdict::Unlisted,
-            Some(block) => match self.allow_regexes.first_match(text) {
+            Some(block) => match self.allow_regexes.first_match(text, sources, groups) {
                 Some(allow) => Verdict::Allowed(allow),
                 None => Verdict::Blocked(block),
             },
         }
+    }
+
+    /// The slot as the rules of `groups` see it: as is when its sources belong to them,
+    /// nothing when they do not, and for a mixed name the flags and first sources of the
+    /// contributions of `groups` only.
+    fn slot_for(&self, slot: &Slot, groups: GroupMask) -> Option<Slot> {
+        if slot.flags & flags::MIXED == 0 {
+            let source = &self.sources[usize::from(slot.any_source())];
+            return source.groups.intersects(groups).then_some(*slot);
+        }
+        let contributions = self.mixed.get(&slot.start)?;
+        let mut seen = Slot { flags: 0, ..*slot };
+        let (mut block, mut allow) = (None, None);
+        for &(flag, source) in contributions {
+            if !self.sources[usize::from(source)].groups.intersects(groups) {
+                continue;
+            }
+            seen.flags |= flag;
+            let first = if flag & flags::ANY_BLOCK != 0 {
+                &mut block
+            } else {
+                &mut allow
+            };
+            first.get_or_insert(source);
+        }
+        seen.block_source = block.unwrap_or(slot.block_source);
+        seen.allow_source = allow.unwrap_or(slot.allow_source);
+        (seen.flags != 0).then_some(seen)
     }
 
     fn name_of(&self, slot: &Slot) -> &str {
@@ -297,6 +403,7 @@ mod tests {
                     polarity,
                     category: None,
                     vendor: None,
+                    groups: GroupMask::ALL,
                 })
                 .unwrap();
             for line in lines {
@@ -403,6 +510,7 @@ mod tests {
                 polarity: Polarity::Block,
                 category: None,
                 vendor: None,
+                groups: GroupMask::ALL,
             })
             .unwrap();
         let second = builder
@@ -412,6 +520,7 @@ mod tests {
                 polarity: Polarity::Block,
                 category: None,
                 vendor: None,
+                groups: GroupMask::ALL,
             })
             .unwrap();
         let rule = Rule {
@@ -435,6 +544,7 @@ mod tests {
                 polarity: Polarity::Block,
                 category: None,
                 vendor: None,
+                groups: GroupMask::ALL,
             })
             .unwrap();
         let lookahead = Rule {

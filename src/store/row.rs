@@ -23,6 +23,8 @@ pub struct QueryRow {
     pub rule: Option<String>,
     pub list: Option<String>,
     pub category: Option<String>,
+    /// The group whose list blocked the query.
+    pub group: Option<Arc<str>>,
     pub upstream: Option<Arc<str>>,
     pub duration_us: i64,
 }
@@ -37,7 +39,7 @@ pub struct StoredRow {
 /// The columns of a listed row, as [`StoredRow`] reads them.
 pub(super) const ROW_COLUMNS: &str = "SELECT q.id, q.time_us, c.address AS client, \
     d.name AS domain, q.qtype, q.status, q.rcode, q.rule, q.list, q.category, q.upstream, \
-    q.duration_us, q.protocol, COALESCE(NULLIF(c.name, ''), NULLIF(l.name, '')) AS client_name";
+    q.duration_us, q.protocol, q.group_name, COALESCE(NULLIF(c.name, ''), NULLIF(l.name, '')) AS client_name";
 
 impl FromRow<'_, SqliteRow> for StoredRow {
     fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
@@ -54,6 +56,7 @@ impl FromRow<'_, SqliteRow> for StoredRow {
             source: format!("unknown status code {code}").into(),
         })?;
         let upstream: Option<String> = row.try_get("upstream")?;
+        let group: Option<String> = row.try_get("group_name")?;
         let code: i64 = row.try_get("protocol")?;
         let protocol = Protocol::from_code(code).ok_or_else(|| sqlx::Error::ColumnDecode {
             index: "protocol".to_owned(),
@@ -73,6 +76,7 @@ impl FromRow<'_, SqliteRow> for StoredRow {
                 rule: row.try_get("rule")?,
                 list: row.try_get("list")?,
                 category: row.try_get("category")?,
+                group: group.map(Arc::from),
                 upstream: upstream.map(Arc::from),
                 duration_us: row.try_get("duration_us")?,
             },

@@ -157,7 +157,7 @@ impl Store {
         let keyed: Vec<(&QueryRow, &String)> = rows.iter().zip(&client_keys).collect();
         for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO queries (time_us, client_id, domain_id, qtype, status, rcode, rule, list, category, upstream, duration_us, protocol) ",
+                "INSERT INTO queries (time_us, client_id, domain_id, qtype, status, rcode, rule, list, category, upstream, duration_us, protocol, group_name) ",
             );
             insert.push_values(chunk, |mut values, (row, client)| {
                 values
@@ -172,7 +172,8 @@ impl Store {
                     .push_bind(row.category.clone())
                     .push_bind(row.upstream.as_deref().map(str::to_owned))
                     .push_bind(row.duration_us)
-                    .push_bind(row.protocol.code());
+                    .push_bind(row.protocol.code())
+                    .push_bind(row.group.as_deref().map(str::to_owned));
             });
             insert.build().execute(&mut *tx).await?;
         }

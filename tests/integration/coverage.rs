@@ -148,7 +148,7 @@ async fn the_default_config_covers_every_vendor_list() {
         assert!(names.len() > 50, "{vendor}: {} names", names.len());
         let (mut blocked, mut allowed, mut missed) = (0, 0, Vec::new());
         for name in &names {
-            let explanation = policy.explain(&QueryName::from_text(name).unwrap());
+            let explanation = policy.explain(&QueryName::from_text(name).unwrap(), None);
             match (explanation.blocked_by, explanation.allowed_by) {
                 (Some(_), _) => blocked += 1,
                 (None, Some(allow)) => {
@@ -192,7 +192,7 @@ async fn the_default_config_covers_every_vendor_list() {
         "update.microsoft.com",
         "inference.location.live.net",
     ] {
-        let explanation = policy.explain(&QueryName::from_text(name).unwrap());
+        let explanation = policy.explain(&QueryName::from_text(name).unwrap(), None);
         assert!(
             explanation.blocked_by.is_none(),
             "{name} is blocked: {explanation:?}"

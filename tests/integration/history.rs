@@ -607,6 +607,7 @@ pub fn row(time_us: i64, domain: &str) -> hush::store::QueryRow {
         rule: None,
         list: None,
         category: None,
+        group: None,
         upstream: None,
         duration_us: 100,
     }

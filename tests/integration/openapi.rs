@@ -50,6 +50,8 @@ async fn the_openapi_document_describes_what_hush_answers() {
         ("/api/rules/{id}", "delete"),
         ("/api/lists", "get"),
         ("/api/lists/refresh", "post"),
+        ("/api/groups", "get"),
+        ("/api/clients", "get"),
     ];
     for (path, method) in endpoints {
         assert!(
@@ -101,6 +103,14 @@ async fn the_openapi_document_describes_what_hush_answers() {
         ),
         ("/api/rules", "/api/rules", "get", "200"),
         ("/api/lists", "/api/lists", "get", "200"),
+        ("/api/groups", "/api/groups", "get", "200"),
+        ("/api/clients", "/api/clients", "get", "200"),
+        (
+            "/api/check",
+            "/api/check?domain=ads.tracker.example.com&client=127.0.0.1",
+            "get",
+            "200",
+        ),
         (
             "/api/stats/top",
             "/api/stats/top?kind=nonsense",
