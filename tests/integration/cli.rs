@@ -93,6 +93,51 @@ fn bad_configs_exit_2_naming_file_and_key() {
             "[dns]\ntrust_anchors = \"block.txt\"\n",
             "dns.trust_anchors",
         ),
+        (
+            "[[clients]]\nname = \"tv\"\nmatch = [\"10.0.0.9\"]\ngroups = [\"kids\"]\n",
+            "clients[0].groups",
+        ),
+        (
+            "[[clients]]\nname = \"tv\"\nmatch = [\"10.0.0.300/8\"]\ngroups = [\"default\"]\n",
+            "clients[0].match",
+        ),
+        (
+            "[[clients]]\nname = \"tv\"\nmatch = []\ngroups = [\"default\"]\n",
+            "clients[0].match",
+        ),
+        (
+            "[[clients]]\nname = \"tv\"\nmatch = [\"tv\"]\ngroups = []\n",
+            "clients[0].groups",
+        ),
+        ("[[groups]]\nname = \"default\"\n", "groups[0].name"),
+        (
+            "[[groups]]\nname = \"kids\"\n[[groups]]\nname = \"kids\"\n",
+            "groups[1].name",
+        ),
+        (
+            "[[groups]]\nname = \"kids\"\nschedule = { days = [\"someday\"], from = \"21:00\", to = \"07:00\" }\n",
+            "groups[0].schedule.days",
+        ),
+        (
+            "[[groups]]\nname = \"kids\"\nschedule = { days = [\"mon\", \"mon\"], from = \"21:00\", to = \"07:00\" }\n",
+            "groups[0].schedule.days",
+        ),
+        (
+            "[[groups]]\nname = \"kids\"\nschedule = { days = [], from = \"21:00\", to = \"07:00\" }\n",
+            "groups[0].schedule.days",
+        ),
+        (
+            "[[groups]]\nname = \"kids\"\nschedule = { days = [\"mon\"], from = \"25:00\", to = \"07:00\" }\n",
+            "groups[0].schedule.from",
+        ),
+        (
+            "[[groups]]\nname = \"kids\"\nschedule = { days = [\"mon\"], from = \"21:00\", to = \"07:00\", timezone = \"Mars/Olympus\" }\n",
+            "groups[0].schedule.timezone",
+        ),
+        (
+            "[[groups]]\nname = \"kids\"\nlists = [\"missing.txt\"]\n",
+            "missing.txt",
+        ),
     ];
     for (config, key) in cases {
         let dir = config_dir(config, "");
@@ -215,6 +260,55 @@ fn check_names_the_rule_and_list() {
             text(&out.stdout)
         );
     }
+    // For a client: its entry's groups decide.
+    let dir = config_dir(
+        "[blocking]\nlists = []\n[[clients]]\nname = \"Mia's tablet\"\nmatch = [\"192.168.1.50\"]\n\
+         groups = [\"kids\"]\n[[groups]]\nname = \"kids\"\nlists = [\"block.txt\"]\n",
+        "social.example.com\n",
+    );
+    let kids = dir.path().join("hush.toml");
+    let kids = kids.to_str().unwrap();
+    let out = hush(&[
+        "check",
+        "social.example.com",
+        "--config",
+        kids,
+        "--client",
+        "192.168.1.50",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).starts_with(
+            "social.example.com for Mia's tablet (192.168.1.50, groups kids): blocked by \"social.example.com\" in list \"block\""
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(text(&out.stdout).contains("of group kids"));
+    let out = hush(&[
+        "check",
+        "social.example.com",
+        "--config",
+        kids,
+        "--client",
+        "192.168.1.7",
+    ]);
+    assert!(
+        text(&out.stdout)
+            .starts_with("social.example.com for 192.168.1.7 (groups default): not blocked"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = hush(&[
+        "check",
+        "social.example.com",
+        "--config",
+        kids,
+        "--client",
+        "tablet",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "a client is an address");
+
     let out = hush(&["check", "a..b", "--config", config]);
     assert_eq!(out.status.code(), Some(2));
     let out = hush(&["frobnicate"]);

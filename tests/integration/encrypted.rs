@@ -450,3 +450,26 @@ async fn upstreams_over_tls_and_https_trust_dns_upstream_ca() {
         assert_eq!(rows[0]["domain"], "www.example.com");
     }
 }
+
+#[tokio::test]
+async fn a_device_name_from_the_tls_server_name_matches_a_client_entry() {
+    let served = start_encrypted(&format!(
+        "{LISTENERS}[blocking]\nlists = []\n\
+         [[clients]]\nname = \"Mia's tablet\"\nmatch = [\"tablet\"]\ngroups = [\"kids\"]\n\
+         [[groups]]\nname = \"kids\"\nlists = [\"block.txt\"]\n"
+    ))
+    .await;
+    let query = query_message("tracker.example.com.", RecordType::A);
+    let mut tablet = served.dot(&format!("tablet.{NAME}")).await;
+    let reply = tablet.exchange(&query).await.unwrap();
+    assert_eq!(answers(&reply), ["tracker.example.com. A 0.0.0.0"]);
+    // The same address without the device name is nobody's entry: `default`, no lists.
+    let mut anonymous = served.dot(NAME).await;
+    let reply = anonymous.exchange(&query).await.unwrap();
+    assert_eq!(answers(&reply), ["tracker.example.com. A 192.0.2.1"]);
+    let reply = udp_query(served.hush.dns, "tracker.example.com.", RecordType::A).await;
+    assert_eq!(answers(&reply), ["tracker.example.com. A 192.0.2.1"]);
+    let rows = served.hush.wait_for_rows("status=blocked", 1).await;
+    assert_eq!(rows[0]["client_name"], "tablet");
+    assert_eq!(rows[0]["group"], "kids");
+}

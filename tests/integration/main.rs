@@ -13,6 +13,7 @@ mod encrypted;
 mod faults;
 mod forwarding;
 mod fuzz_seeds;
+mod groups;
 mod hardening;
 mod history;
 mod home;
