@@ -249,6 +249,10 @@ impl Rebuild for Control {
         Control::config(self)
     }
 
+    fn config_path(&self) -> Option<PathBuf> {
+        self.config_path.clone()
+    }
+
     async fn rebuild(&self) -> Result<(), ReloadError> {
         self.reload().await.map(|_| ())
     }

@@ -12,6 +12,7 @@ pub mod watch;
 
 use std::fmt::Display;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::config::Config;
@@ -22,6 +23,9 @@ pub trait Rebuild: Send + Sync + 'static {
     type Error: Display + Send;
 
     fn config(&self) -> Arc<Config>;
+
+    /// The config file the rebuild re-reads, if there is one: a change to it is a change too.
+    fn config_path(&self) -> Option<PathBuf>;
 
     fn rebuild(&self) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }

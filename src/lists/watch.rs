@@ -1,5 +1,7 @@
-//! Reloading when a local list changes on disk. Polling the modification times of the
-//! configured files (and the `*.txt` files of configured folders) every few seconds is cheap
+//! Reloading when a local list or the config file changes on disk (so an edited `[[clients]]`
+//! or `[[groups]]` applies without a signal). Polling the modification times of the config
+//! file, the configured list files and the `*.txt` files of configured folders every few
+//! seconds is cheap
 //! for a handful of files and works on every file system, including network mounts where
 //! change notifications do not arrive.
 
@@ -23,12 +25,13 @@ type Stamp = (PathBuf, Option<(SystemTime, u64)>);
 /// Starts the watch; it rebuilds the rules whenever a stamp changes.
 pub fn spawn<H: Rebuild>(host: Arc<H>, interval: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last = stamps(&host.config());
+        let config_file = host.config_path();
+        let mut last = stamps(&host.config(), config_file.as_ref());
         loop {
             tokio::time::sleep(interval).await;
-            let now = stamps(&host.config());
+            let now = stamps(&host.config(), config_file.as_ref());
             if now != last {
-                info!("a list file changed; reloading");
+                info!("a list file or the config file changed; reloading");
                 if let Err(err) = host.rebuild().await {
                     warn!(%err, "reload after a list change failed");
                 }
@@ -38,13 +41,13 @@ pub fn spawn<H: Rebuild>(host: Arc<H>, interval: Duration) -> JoinHandle<()> {
     })
 }
 
-fn stamps(config: &Config) -> Vec<Stamp> {
+fn stamps(config: &Config, config_file: Option<&PathBuf>) -> Vec<Stamp> {
     let stamp = |path: PathBuf| {
         let meta = std::fs::metadata(&path).ok();
         let seen = meta.and_then(|meta| Some((meta.modified().ok()?, meta.len())));
         (path, seen)
     };
-    let mut stamps = Vec::new();
+    let mut stamps: Vec<Stamp> = config_file.cloned().map(stamp).into_iter().collect();
     for (entry, ..) in configured(config) {
         let ListLocation::Path(path) = &entry.location else {
             continue;

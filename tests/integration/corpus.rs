@@ -273,6 +273,39 @@ fn shipped_lists_are_clean_named_and_categorised() {
     }
 }
 
+#[test]
+fn the_group_lists_are_clean_and_kept_out_of_the_default_folder() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("blocklists");
+    let groups = compile(&[ListSpec::at(
+        ListLocation::Path(root.join("groups")),
+        Polarity::Block,
+    )]);
+    assert!(!groups.reports.is_empty());
+    for report in &groups.reports {
+        assert_eq!(
+            (
+                report.stats.unsupported,
+                report.stats.invalid,
+                report.error.is_none()
+            ),
+            (0, 0, true),
+            "{}",
+            report.source.location
+        );
+        assert!(
+            report.source.category.is_some(),
+            "{}",
+            report.source.location
+        );
+    }
+    let facebook = QueryName::from_text("www.facebook.com").unwrap();
+    assert!(matches!(
+        groups.rules.decide(&facebook),
+        Verdict::Blocked(_)
+    ));
+    assert_eq!(shipped().rules.decide(&facebook), Verdict::Unlisted);
+}
+
 /// A popular name blocked by a shipped list is a broken site for users unless the name really
 /// is a vendor tracker. Popular trackers exist (phones ask for them constantly, so DNS-level
 /// popularity lists carry them), so the oracle is independent curation: every name of

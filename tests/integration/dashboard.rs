@@ -25,7 +25,10 @@ async fn hush_with_history() -> (Upstream, LoggedHush) {
     let hush = start_logged(
         upstream.addr,
         "# Title: Acme tracker\n# Category: telemetry\n# Vendor: Acme\ntracker.example.com\n",
-        &format!("[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n"),
+        &format!(
+            "[api]\nlisten = \"127.0.0.1:0\"\ntoken = \"{TOKEN}\"\n\
+             [[clients]]\nname = \"This computer\"\nmatch = [\"127.0.0.1\"]\ngroups = [\"default\"]\n"
+        ),
     )
     .await
     .with_token(TOKEN);
@@ -135,6 +138,12 @@ async fn a_household_logs_in_and_sees_what_hush_did() {
         .wait_for_text(
             "[data-client='127.0.0.1'] .device-notes .note-vendor",
             "Acme telemetry: 2 blocked lookups, 2 distinct hosts",
+        )
+        .await;
+    browser
+        .wait_for_text(
+            "[data-client='127.0.0.1'] .device-groups",
+            "This computer · groups: default",
         )
         .await;
     browser.screenshot(&screenshot_path("devices")).await;

@@ -3,7 +3,8 @@
 // blocked first: its blocked count and share, the server's headline sentence, its notes (one
 // per vendor whose telemetry it tried, `li.note-vendor`, and the public encrypted resolvers it
 // tried, `li.note-bypass`, in `ul.device-notes`), its blocked queries by list category and by
-// list as bars, and links to its queries. The range is a
+// list as bars, its [[clients]] entry and groups (`p.device-groups`, `data-groups`), and
+// links to its queries. The range is a
 // choice (default the last 24 hours) kept in the URL as ?range=.
 //
 // A device that named itself (over DoT or DoH) is a client of its own: its card is titled
@@ -83,6 +84,13 @@ function deviceCard(client, index, shared) {
         href: queriesLink(filter), class: 'button small', text: 'Queries',
         'aria-label': `Queries of ${who}`,
       })),
+    // Its [[clients]] entry and groups, when the config gives it any but `default`.
+    client.client_entry || (client.groups ?? []).some((group) => group !== 'default')
+      ? h('p', { class: 'device-groups subtext', dataset: { groups: (client.groups ?? []).join(',') } },
+        client.client_entry ? h('strong', { class: 'device-entry', text: client.client_entry }) : null,
+        client.client_entry ? ' · ' : null,
+        `groups: ${(client.groups ?? []).join(', ') || 'none'}`)
+      : null,
     h('p', { class: 'device-count' },
       h('span', { class: 'big', dataset: { stat: 'blocked' }, text: formatNumber(client.blocked) }),
       ` blocked of ${formatNumber(client.queries)} queries (${share(client.blocked, client.queries)}%)`),
