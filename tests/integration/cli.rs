@@ -268,14 +268,17 @@ fn check_names_the_rule_and_list() {
     );
     let kids = dir.path().join("hush.toml");
     let kids = kids.to_str().unwrap();
-    let out = hush(&[
-        "check",
-        "social.example.com",
-        "--config",
-        kids,
-        "--client",
-        "192.168.1.50",
-    ]);
+    let check_for = |client: &str| {
+        hush(&[
+            "check",
+            "social.example.com",
+            "--config",
+            kids,
+            "--client",
+            client,
+        ])
+    };
+    let out = check_for("192.168.1.50");
     assert_eq!(out.status.code(), Some(0));
     assert!(
         text(&out.stdout).starts_with(
@@ -285,28 +288,14 @@ fn check_names_the_rule_and_list() {
         text(&out.stdout)
     );
     assert!(text(&out.stdout).contains("of group kids"));
-    let out = hush(&[
-        "check",
-        "social.example.com",
-        "--config",
-        kids,
-        "--client",
-        "192.168.1.7",
-    ]);
+    let out = check_for("192.168.1.7");
     assert!(
         text(&out.stdout)
             .starts_with("social.example.com for 192.168.1.7 (groups default): not blocked"),
         "{}",
         text(&out.stdout)
     );
-    let out = hush(&[
-        "check",
-        "social.example.com",
-        "--config",
-        kids,
-        "--client",
-        "tablet",
-    ]);
+    let out = check_for("tablet");
     assert_eq!(out.status.code(), Some(2), "a client is an address");
 
     let out = hush(&["check", "a..b", "--config", config]);
