@@ -61,7 +61,8 @@ impl Hush {
         events: EventTarget,
     ) -> Result<Self, StartError> {
         let compiled = compile_for_start(&config).await?;
-        let store = Store::open(&config.querylog.database).await?;
+        let store =
+            Store::open_with_cache(&config.querylog.database, config.querylog.cache_mb).await?;
         let (sink, writer) = events.open(&config.querylog, &store);
         let downloader = Arc::new(Downloader::for_config(&config)?);
         let control = Arc::new(

@@ -19,8 +19,6 @@ use crate::dns::outcome::{EventSink, Outcome, QueryEvent};
 use crate::store::time::unix_micros;
 use crate::store::{HIDDEN_NAME, Interner, QueryRow, Store};
 
-/// Events buffered between DNS and the writer: several seconds of a busy network.
-pub const CHANNEL_CAPACITY: usize = 65_536;
 /// The most rows written in one transaction. Large batches are much cheaper per row (each
 /// dirtied index page is written to the WAL once per transaction), and a busy network fills
 /// one within a fraction of a second; a quiet one is flushed every second anyway.
@@ -93,8 +91,12 @@ impl EventTarget {
         match self {
             Self::Sink(sink) => (sink, None),
             Self::QueryLog if config.enabled => {
-                let (sink, writer) =
-                    QueryLogWriter::spawn(store.clone(), config.retention.0, Privacy::of(config));
+                let (sink, writer) = QueryLogWriter::spawn(
+                    store.clone(),
+                    config.retention.0,
+                    Privacy::of(config),
+                    config.queue,
+                );
                 (sink, Some(writer))
             }
             Self::QueryLog => (EventSink::disabled(), None),
@@ -110,9 +112,15 @@ pub struct QueryLogWriter {
 }
 
 impl QueryLogWriter {
-    /// Starts the writer; the returned sink is what the DNS handler emits into.
-    pub fn spawn(store: Store, retention: Duration, privacy: Privacy) -> (EventSink, Self) {
-        let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+    /// Starts the writer with room for `queue` waiting events; the returned sink is what the
+    /// DNS handler emits into.
+    pub fn spawn(
+        store: Store,
+        retention: Duration,
+        privacy: Privacy,
+        queue: usize,
+    ) -> (EventSink, Self) {
+        let (sender, receiver) = mpsc::channel(queue.max(1));
         let (shutdown, shutdown_rx) = oneshot::channel();
         let stats = Arc::new(WriterStats::default());
         let writer = Writer {

@@ -157,6 +157,10 @@ pub struct QueryLogConfig {
     pub anonymize_clients: bool,
     /// `false` keeps counts but stores no query names (nor the rules, which name them).
     pub log_names: bool,
+    /// Query events that may wait for the disk; past it they are dropped (and counted).
+    pub queue: usize,
+    /// Page cache of the writer's database connection, in MiB.
+    pub cache_mb: u32,
 }
 
 impl Default for QueryLogConfig {
@@ -167,6 +171,8 @@ impl Default for QueryLogConfig {
             enabled: true,
             anonymize_clients: false,
             log_names: true,
+            queue: 65_536,
+            cache_mb: 32,
         }
     }
 }

@@ -39,7 +39,7 @@ impl Config {
     /// Checks what the types alone cannot: ranges and combinations of values.
     pub(super) fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let dns = &self.dns;
-        let checks: [(&str, Problem); 23] = [
+        let checks: [(&str, Problem); 25] = [
             ("dns.listen", non_empty(dns.listen.len(), "address")),
             ("dns.listen", no_repeats(&dns.listen)),
             ("dns.upstreams", non_empty(dns.upstreams.len(), "upstream")),
@@ -72,6 +72,14 @@ impl Config {
             (
                 "querylog.retention",
                 duration_within(self.querylog.retention, HOUR, FOREVER),
+            ),
+            (
+                "querylog.queue",
+                within(self.querylog.queue, 1_024..=1_048_576),
+            ),
+            (
+                "querylog.cache_mb",
+                within(self.querylog.cache_mb, 1..=4_096),
             ),
             ("api.password", argon2id_hash(&self.api.password)),
             (

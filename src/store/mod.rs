@@ -44,10 +44,11 @@ pub const HIDDEN_NAME: &str = "(hidden)";
 /// How long a statement waits for a lock before failing (the writer then retries the batch).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_CONNECTIONS: u32 = 4;
-/// Page cache of the writer connection (negative: KiB). The indexes it updates at random places
-/// (by domain, by client) stay in memory instead of being read back for every batch; readers
-/// keep SQLite's default 2 MiB each.
-const WRITER_CACHE: &str = "-32768";
+/// Page cache of the writer connection by default, in MiB (`querylog.cache_mb`). The indexes
+/// it updates at random places (by domain, by client) stay in memory instead of being read
+/// back for every batch; readers keep SQLite's default 2 MiB each. A third of hush's peak
+/// memory under a flood of distinct names: small boxes may give less.
+pub const DEFAULT_WRITER_CACHE_MB: u32 = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -120,6 +121,7 @@ impl FileId {
 #[derive(Clone)]
 pub struct Store {
     path: PathBuf,
+    writer_cache_mb: u32,
     /// `None` after [`Store::release`] until the next successful reconnect.
     pools: Arc<ArcSwapOption<Pools>>,
     /// Bumped whenever new pools are opened: ids cached for the old connection are void.
@@ -129,9 +131,17 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, DEFAULT_WRITER_CACHE_MB).await
+    }
+
+    /// [`Store::open`] with a writer page cache of `writer_cache_mb` MiB.
+    pub async fn open_with_cache(path: &Path, writer_cache_mb: u32) -> Result<Self, StoreError> {
         Ok(Self {
             path: path.to_path_buf(),
-            pools: Arc::new(ArcSwapOption::from_pointee(connect(path).await?)),
+            writer_cache_mb,
+            pools: Arc::new(ArcSwapOption::from_pointee(
+                connect(path, writer_cache_mb).await?,
+            )),
             generation: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -155,7 +165,7 @@ impl Store {
             }
         }
         self.release().await;
-        let fresh = Arc::new(connect(&self.path).await?);
+        let fresh = Arc::new(connect(&self.path, self.writer_cache_mb).await?);
         self.generation.fetch_add(1, Ordering::Relaxed);
         self.pools.store(Some(Arc::clone(&fresh)));
         Ok(fresh)
@@ -172,7 +182,7 @@ impl Store {
     }
 }
 
-async fn connect(path: &Path) -> Result<Pools, StoreError> {
+async fn connect(path: &Path, writer_cache_mb: u32) -> Result<Pools, StoreError> {
     let shown = path.display().to_string();
     let open_error = |source| StoreError::Open {
         path: shown.clone(),
@@ -193,7 +203,11 @@ async fn connect(path: &Path) -> Result<Pools, StoreError> {
         .pragma("temp_store", "memory");
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
-        .connect_with(options.clone().pragma("cache_size", WRITER_CACHE))
+        .connect_with(options.clone().pragma(
+            "cache_size",
+            // Negative: KiB.
+            format!("-{}", u64::from(writer_cache_mb) * 1024),
+        ))
         .await
         .map_err(open_error)?;
     let mut migrator = sqlx::migrate!();

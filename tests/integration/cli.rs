@@ -77,6 +77,8 @@ fn bad_configs_exit_2_naming_file_and_key() {
             "dns.forward",
         ),
         ("[dns]\nclient_names = \"dns\"\n", "dns.client_names"),
+        ("[querylog]\nqueue = 10\n", "querylog.queue"),
+        ("[querylog]\ncache_mb = 0\n", "querylog.cache_mb"),
         ("[dns]\nupstream_ca = \"missing.pem\"\n", "dns.upstream_ca"),
         ("[dns]\nupstream_ca = \"block.txt\"\n", "dns.upstream_ca"),
         ("[dns]\ndnssec = \"yes\"\n", "dns.dnssec"),
