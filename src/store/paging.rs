@@ -22,6 +22,8 @@ pub struct QueryFilter {
     pub domain: Option<String>,
     pub status: Option<Status>,
     pub qtype: Option<u16>,
+    /// The group whose list blocked, exactly.
+    pub group: Option<String>,
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
     /// Only rows with a smaller id (the previous page's `next`).
@@ -237,6 +239,9 @@ fn push_filters(sql: &mut QueryBuilder<Sqlite>, filter: &QueryFilter, clients: O
     }
     if let Some(qtype) = filter.qtype {
         sql.push(" AND q.qtype = ").push_bind(i64::from(qtype));
+    }
+    if let Some(group) = &filter.group {
+        sql.push(" AND q.group_name = ").push_bind(group.clone());
     }
     if let Some(from) = filter.from_us {
         sql.push(" AND q.time_us >= ").push_bind(from);

@@ -121,6 +121,10 @@ async fn each_device_gets_the_rules_of_its_groups() {
     assert_eq!(group_of("127.0.0.4", "night.example.com"), "night");
     // social.txt is one list of two groups: credited to the first of the client's.
     assert_eq!(group_of("127.0.0.4", "social.example.com"), "night");
+    let (_, kids) = hush.get("/api/queries?group=kids").await;
+    let kids: Vec<&Value> = kids["queries"].as_array().unwrap().iter().collect();
+    assert_eq!(kids.len(), 1, "{kids:?}");
+    assert_eq!(kids[0]["client"], "127.0.0.2");
 
     let (status, groups) = hush.get("/api/groups").await;
     assert_eq!(status, 200, "{groups}");

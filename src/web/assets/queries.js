@@ -394,6 +394,7 @@ function details(row) {
       'Rule ', h('code', { text: row.rule ?? '?' }),
       ' from ', h('strong', { text: row.list ?? 'an unknown list' }),
       row.category ? h('span', { class: 'chip', text: row.category }) : null,
+      row.group ? h('span', { class: 'chip group', text: `group ${row.group}` }) : null,
     ];
   }
   const source = row.status === 'cached' ? 'from cache'
