@@ -42,8 +42,9 @@ impl FromStr for ClientMatch {
 
     fn from_str(text: &str) -> Result<Self, String> {
         let text = text.trim();
+        // Queries from IPv4-mapped IPv6 addresses are matched as IPv4, so configured ones are too.
         if let Ok(address) = text.parse::<IpAddr>() {
-            return Ok(Self::Network(IpNet::from(address)));
+            return Ok(Self::Network(IpNet::from(address.to_canonical())));
         }
         if let Ok(network) = text.parse::<IpNet>() {
             return Ok(Self::Network(network.trunc()));
@@ -269,4 +270,37 @@ pub fn validate_groups(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_and_times_parse_or_say_why() {
+        let network = |text: &str| match text.parse::<ClientMatch>() {
+            Ok(ClientMatch::Network(net)) => net.to_string(),
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(network("192.168.1.5"), "192.168.1.5/32");
+        assert_eq!(
+            network("::ffff:192.168.1.5"),
+            "192.168.1.5/32",
+            "mapped: as queries are"
+        );
+        assert_eq!(network("192.168.1.77/24"), "192.168.1.0/24");
+        assert_eq!(network("fd00::50"), "fd00::50/128");
+        assert_eq!(
+            "Tablet".parse::<ClientMatch>(),
+            Ok(ClientMatch::Device("tablet".into()))
+        );
+        for bad in ["10.0.0.300", "10.0.0.0/33", "", "-tablet", "a.b", "42"] {
+            assert!(bad.parse::<ClientMatch>().is_err(), "{bad:?}");
+        }
+        assert_eq!("21:05".parse::<ClockTime>(), Ok(ClockTime(21 * 60 + 5)));
+        assert_eq!(ClockTime(7 * 60).to_string(), "07:00");
+        for bad in ["24:00", "7:00", "21:60", "2100", "ab:cd"] {
+            assert!(bad.parse::<ClockTime>().is_err(), "{bad:?}");
+        }
+    }
 }

@@ -245,7 +245,11 @@ impl Upstreams {
                 }
                 Ok(Err(AttemptError::Failed(why))) => {
                     debug!(upstream = %server.label, %name, %why, "upstream failed");
-                    failure = FailureReason::UpstreamError;
+                    // A forged answer seen from one upstream stays the reason: a stale answer
+                    // must not paper over it because another upstream merely failed.
+                    if failure != FailureReason::DnssecBogus {
+                        failure = FailureReason::UpstreamError;
+                    }
                 }
                 // Another upstream may reach an untampered answer; the server is not slow.
                 Ok(Err(AttemptError::Bogus)) => {
@@ -308,14 +312,15 @@ async fn attempt(
                 no_records.negative_ttl,
             ))
         }
-        // A denial the validator could neither prove nor refute (e.g. NSEC3 opt-out): insecure.
+        // A denial the validator could neither prove nor refute (e.g. NSEC3 opt-out): insecure,
+        // however well its records are signed one by one.
         Err(NetError::Dns(DnsError::Nsec {
             response, proof, ..
-        })) if !proof.is_bogus() => Ok(negative(
-            response.metadata.response_code,
-            &response.authorities,
-            None,
-        )),
+        })) if !proof.is_bogus() => {
+            let mut answer = negative(response.metadata.response_code, &response.authorities, None);
+            answer.reply.secure = false;
+            Ok(answer)
+        }
         Err(NetError::Dns(DnsError::DnssecBogus | DnsError::Nsec { .. })) => {
             Err(AttemptError::Bogus)
         }

@@ -258,10 +258,10 @@ impl RuleSet {
             let Some(found) = self.table.find(hash, |slot| self.name_of(slot) == suffix) else {
                 continue;
             };
-            let Some(slot) = self.slot_for(found, groups) else {
+            let at_query_name = depth == 0;
+            let Some(slot) = self.slot_for(found, groups, at_query_name) else {
                 continue;
             };
-            let at_query_name = depth == 0;
             let target = |kind| MatchTarget::Name {
                 start: slot.start,
                 len: slot.len,
@@ -295,28 +295,31 @@ impl RuleSet {
     }
 
     /// The slot as the rules of `groups` see it: as is when its sources belong to them,
-    /// nothing when they do not, and for a mixed name the flags and first sources of the
-    /// contributions of `groups` only.
-    fn slot_for(&self, slot: &Slot, groups: GroupMask) -> Option<Slot> {
+    /// nothing when they do not, and for a mixed name the flags of the contributions of
+    /// `groups` only, each polarity credited to the first source of the rule kind that matches
+    /// here (`at_query_name`: the query name itself, or a parent of it).
+    fn slot_for(&self, slot: &Slot, groups: GroupMask, at_query_name: bool) -> Option<Slot> {
         if slot.flags & flags::MIXED == 0 {
             let source = &self.sources[usize::from(slot.any_source())];
             return source.groups.intersects(groups).then_some(*slot);
         }
         let contributions = self.mixed.get(&slot.start)?;
+        let in_groups = |source: u16| self.sources[usize::from(source)].groups.intersects(groups);
         let mut seen = Slot { flags: 0, ..*slot };
-        let (mut block, mut allow) = (None, None);
         for &(flag, source) in contributions {
-            if !self.sources[usize::from(source)].groups.intersects(groups) {
-                continue;
+            if in_groups(source) {
+                seen.flags |= flag;
             }
-            seen.flags |= flag;
-            let first = if flag & flags::ANY_BLOCK != 0 {
-                &mut block
-            } else {
-                &mut allow
-            };
-            first.get_or_insert(source);
         }
+        let first_with = |kind_flags: [u8; 3]| {
+            let kind = seen.matching_kind(kind_flags, at_query_name)?;
+            let flag = kind_flags[kind as usize];
+            contributions
+                .iter()
+                .find(|&&(f, source)| f == flag && in_groups(source))
+                .map(|&(_, source)| source)
+        };
+        let (block, allow) = (first_with(flags::BLOCK), first_with(flags::ALLOW));
         seen.block_source = block.unwrap_or(slot.block_source);
         seen.allow_source = allow.unwrap_or(slot.allow_source);
         (seen.flags != 0).then_some(seen)

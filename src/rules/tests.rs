@@ -206,8 +206,11 @@ fn rules_exist_only_for_the_groups_of_their_lists() {
             &["*.tracker.example", "|video.example^"],
         ),
         ("games", Polarity::Block, KIDS, &["/^ad[0-9]+\\./"]),
+        // The first list of a name has one kind of rule, a later list of another group another.
+        ("kids exact", Polarity::Block, KIDS, &["|foo.example^"]),
+        ("night foo", Polarity::Block, NIGHT, &["foo.example"]),
     ]);
-    assert_eq!(set.len(), 6, "shared and repeated names are stored once");
+    assert_eq!(set.len(), 7, "shared and repeated names are stored once");
     let cases = [
         ("tracker.example", DEFAULT, "blocked tracker.example (ads)"),
         ("tracker.example", KIDS, "unlisted"),
@@ -242,6 +245,14 @@ fn rules_exist_only_for_the_groups_of_their_lists() {
         ("ad7.example", KIDS, r"blocked /^ad[0-9]+\./ (games)"),
         ("ad7.example", NIGHT, "unlisted"),
         ("tracker.example", 0, "unlisted"),
+        // Credited to the list whose kind of rule matched, not to the name's first list.
+        (
+            "a.foo.example",
+            KIDS | NIGHT,
+            "blocked foo.example (night foo)",
+        ),
+        ("foo.example", KIDS, "blocked |foo.example^ (kids exact)"),
+        ("a.foo.example", KIDS, "unlisted"),
     ];
     for (name, groups, expected) in cases {
         assert_eq!(
