@@ -22,7 +22,7 @@ use crate::lists::source::compile_for_start;
 use crate::lists::{refresh, watch};
 use crate::querylog::{EventTarget, QueryLogWriter};
 use crate::store::{Store, StoreError};
-use crate::{groups, naming, pihole};
+use crate::{groups, naming, pihole, sync};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -48,8 +48,8 @@ pub struct Hush {
     /// The Pi-hole compatible API, when `pihole.listen` is set.
     pihole: Option<ApiServer>,
     writer: Option<QueryLogWriter>,
-    /// List downloads, the list-file watch, the certificate watch, client naming and the
-    /// schedule clock.
+    /// List downloads, the list-file watch, the certificate watch, client naming, the shared
+    /// database's change feed and the schedule clock.
     background: Vec<JoinHandle<()>>,
 }
 
@@ -61,8 +61,7 @@ impl Hush {
         events: EventTarget,
     ) -> Result<Self, StartError> {
         let compiled = compile_for_start(&config).await?;
-        let store =
-            Store::open_with_cache(&config.querylog.database, config.querylog.cache_mb).await?;
+        let store = Store::for_config(&config.querylog).await?;
         let (sink, writer) = events.open(&config.querylog, &store);
         let downloader = Arc::new(Downloader::for_config(&config)?);
         let control = Arc::new(
@@ -94,6 +93,7 @@ impl Hush {
                 control.dns_handles().local,
                 control.store().clone(),
             )?,
+            sync::spawn(Arc::clone(&control)),
             Some(groups::spawn_clock({
                 let policy = control.dns_handles().policy;
                 move || Arc::clone(&policy.load().groups)

@@ -232,6 +232,21 @@ impl Control {
         }
     }
 
+    /// Turns blocking on, or off (for `pause` if given); with a shared database, on every
+    /// instance. A database that cannot be reached leaves the change to this instance.
+    pub async fn set_blocking(&self, enabled: bool, pause: Option<Duration>) {
+        if enabled {
+            self.dns.switch.turn_on();
+        } else {
+            self.dns.switch.turn_off(pause);
+        }
+        if let Some(shared) = self.store.shared()
+            && let Err(err) = shared.set_blocking(self.dns.switch.state()).await
+        {
+            warn!(%err, "the blocking switch changed on this instance only: the shared database is unreachable");
+        }
+    }
+
     /// Re-reads the custom rules from the store and applies them to DNS at once.
     pub async fn apply_custom_rules(&self) -> Result<(), StoreError> {
         let _one_at_a_time = self.changing.lock().await;

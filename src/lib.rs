@@ -17,5 +17,6 @@ pub mod pihole;
 pub mod querylog;
 pub mod rules;
 pub mod store;
+pub mod sync;
 pub mod tls;
 pub mod web;

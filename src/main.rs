@@ -16,7 +16,7 @@ use tracing_subscriber::EnvFilter;
 use std::sync::Arc;
 
 use hush::app::Hush;
-use hush::config::{Config, ConfigError};
+use hush::config::{Config, ConfigError, DatabaseLocation, QueryLogConfig};
 use hush::control::custom_rule_set;
 use hush::dns::policy::Policy;
 use hush::lists::source::{ListSpec, compile};
@@ -174,6 +174,18 @@ fn check_config(path: Option<&Path>) -> anyhow::Result<()> {
         );
     }
     println!("rules:     {} distinct", compiled.rules.len());
+    let querylog = &config.querylog;
+    println!(
+        "store:     {} (rows written as instance {:?})",
+        querylog.database,
+        querylog.instance_name()
+    );
+    if matches!(querylog.database, DatabaseLocation::Postgres(_)) && querylog.instance.is_none() {
+        println!(
+            "note:      querylog.instance is not set, so this host's name is used; two instances \
+             on one host sharing the database must each set their own"
+        );
+    }
     Ok(())
 }
 
@@ -189,7 +201,7 @@ fn check(
     if let Some(error) = compiled.first_error() {
         eprintln!("hush: warning: {error}");
     }
-    let custom = custom_rules(&config.querylog.database)?;
+    let custom = custom_rules(&config.querylog)?;
     let policy = Policy::new(Arc::new(compiled.rules), Arc::new(custom), &config);
     let explanation = policy.explain(&name, client);
     let shown = match (client, &explanation.client) {
@@ -255,9 +267,10 @@ fn hash_password() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The custom rules kept in the query-history database, if it exists (a check never creates it).
-fn custom_rules(database: &Path) -> anyhow::Result<RuleSet> {
-    if !database.exists() {
+/// The custom rules kept in the store: a SQLite file if it exists (a check never creates
+/// one), a shared database when it is reachable (else the rules last read from it).
+fn custom_rules(config: &QueryLogConfig) -> anyhow::Result<RuleSet> {
+    if config.database.file().is_some_and(|file| !file.exists()) {
         return Ok(RuleSet::empty());
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -265,7 +278,7 @@ fn custom_rules(database: &Path) -> anyhow::Result<RuleSet> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let store = Store::open(database).await?;
+        let store = Store::for_config(config).await?;
         let rules = custom_rule_set(&store).await;
         store.release().await;
         Ok(rules?)

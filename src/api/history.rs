@@ -28,14 +28,15 @@ const MAX_BUCKETS: i64 = 10_000;
     params(
         ("from" = Option<String>, Query, description = "RFC 3339 or Unix seconds, inclusive (default: 24 h before `to`)"),
         ("to" = Option<String>, Query, description = "RFC 3339 or Unix seconds, exclusive (default: now)"),
+        ("instance" = Option<String>, Query, description = "Only the rows of this hush instance (`querylog.instance`); default: every instance"),
     ),
     responses((status = 200, body = Summary), (status = 400, body = ErrorBody)))]
 pub async fn summary(
     State(control): State<Arc<Control>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Summary>, ApiError> {
-    let params = Params::parse(query.as_deref(), &["from", "to"])?;
-    Ok(Json(control.store().summary(params.range()?).await?))
+    let params = Params::parse(query.as_deref(), &["from", "to", "instance"])?;
+    Ok(Json(control.store().summary(params.window()?).await?))
 }
 
 /// The names, blocked names or clients with the most queries in a window.
@@ -45,13 +46,17 @@ pub async fn summary(
         ("limit" = Option<u32>, Query, description = "1 to 1000, default 10"),
         ("from" = Option<String>, Query, description = "RFC 3339 or Unix seconds, inclusive (default: 24 h before `to`)"),
         ("to" = Option<String>, Query, description = "RFC 3339 or Unix seconds, exclusive (default: now)"),
+        ("instance" = Option<String>, Query, description = "Only the rows of this hush instance (`querylog.instance`); default: every instance"),
     ),
     responses((status = 200, body = TopList), (status = 400, body = ErrorBody)))]
 pub async fn top(
     State(control): State<Arc<Control>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<TopList>, ApiError> {
-    let params = Params::parse(query.as_deref(), &["kind", "limit", "from", "to"])?;
+    let params = Params::parse(
+        query.as_deref(),
+        &["kind", "limit", "from", "to", "instance"],
+    )?;
     let kind = match params.text("kind").unwrap_or("domains") {
         "domains" => TopKind::Domains,
         "blocked" => TopKind::Blocked,
@@ -64,7 +69,7 @@ pub async fn top(
         }
     };
     let limit = params.number("limit", 10, 1..=1000)?;
-    let items = control.store().top(kind, limit, params.range()?).await?;
+    let items = control.store().top(kind, limit, params.window()?).await?;
     Ok(Json(TopList { items }))
 }
 
@@ -74,13 +79,14 @@ pub async fn top(
         ("bucket" = Option<String>, Query, description = "Whole minutes from `1m` to `24h`, default `10m`"),
         ("from" = Option<String>, Query, description = "RFC 3339 or Unix seconds, inclusive (default: 24 h before `to`)"),
         ("to" = Option<String>, Query, description = "RFC 3339 or Unix seconds, exclusive (default: now)"),
+        ("instance" = Option<String>, Query, description = "Only the rows of this hush instance (`querylog.instance`); default: every instance"),
     ),
     responses((status = 200, body = Timeline), (status = 400, body = ErrorBody)))]
 pub async fn timeline(
     State(control): State<Arc<Control>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Timeline>, ApiError> {
-    let params = Params::parse(query.as_deref(), &["bucket", "from", "to"])?;
+    let params = Params::parse(query.as_deref(), &["bucket", "from", "to", "instance"])?;
     let bucket = params
         .duration("bucket")?
         .unwrap_or(Duration::from_secs(600));
@@ -93,7 +99,8 @@ pub async fn timeline(
             "must be whole minutes from 1m to 24h",
         ));
     }
-    let range = params.range()?;
+    let window = params.window()?;
+    let range = window.range;
     let bucket_minutes = (bucket.as_secs() / 60) as i64;
     if (range.to_us - range.from_us) / (bucket_minutes * MINUTE_US) > MAX_BUCKETS {
         return Err(ApiError::bad_parameter(
@@ -101,7 +108,7 @@ pub async fn timeline(
             format!("too small for this range (more than {MAX_BUCKETS} buckets)"),
         ));
     }
-    let buckets = control.store().timeline(bucket_minutes, range).await?;
+    let buckets = control.store().timeline(bucket_minutes, window).await?;
     let buckets = buckets
         .iter()
         .map(|b| TimelineBucket {
@@ -125,6 +132,7 @@ pub async fn timeline(
         ("group" = Option<String>, Query, description = "The group whose list blocked, e.g. `kids`"),
         ("from" = Option<String>, Query, description = "RFC 3339 or Unix seconds, inclusive"),
         ("to" = Option<String>, Query, description = "RFC 3339 or Unix seconds, exclusive"),
+        ("instance" = Option<String>, Query, description = "Only the rows of this hush instance (`querylog.instance`); default: every instance"),
         ("limit" = Option<u32>, Query, description = "1 to 1000, default 100"),
         ("before" = Option<String>, Query, description = "The previous page's `next`"),
     ),
@@ -147,6 +155,7 @@ pub async fn queries(
             "to",
             "limit",
             "before",
+            "instance",
         ],
     )?;
     let status = params
@@ -218,6 +227,7 @@ pub async fn queries(
         status,
         qtype,
         group: params.text("group").map(str::to_owned),
+        instance: params.instance()?,
         from_us: params.time("from")?.map(unix_micros),
         to_us: params.time("to")?.map(unix_micros),
         before,
@@ -231,6 +241,7 @@ pub async fn queries(
             let row = &stored.row;
             QueryItem {
                 id: stored.id,
+                instance: stored.instance.clone(),
                 time: humantime::format_rfc3339_micros(from_unix_micros(row.time_us)).to_string(),
                 client: row.client.clone(),
                 client_name: row.client_name.clone(),
@@ -259,14 +270,16 @@ pub async fn queries(
     params(
         ("from" = Option<String>, Query, description = "RFC 3339 or Unix seconds, inclusive (default: 24 h before `to`)"),
         ("to" = Option<String>, Query, description = "RFC 3339 or Unix seconds, exclusive (default: now)"),
+        ("instance" = Option<String>, Query, description = "Only the rows of this hush instance (`querylog.instance`); default: every instance"),
     ),
     responses((status = 200, body = ClientReportList), (status = 400, body = ErrorBody)))]
 pub async fn client_report(
     State(control): State<Arc<Control>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<ClientReportList>, ApiError> {
-    let params = Params::parse(query.as_deref(), &["from", "to"])?;
-    let range = params.range()?;
+    let params = Params::parse(query.as_deref(), &["from", "to", "instance"])?;
+    let window = params.window()?;
+    let range = window.range;
     let vendors: ListVendors = control
         .lists()
         .reports
@@ -276,7 +289,7 @@ pub async fn client_report(
             Some((Arc::clone(&list.source.name), Arc::clone(vendor)))
         })
         .collect();
-    let reports = control.store().client_report(range, &vendors).await?;
+    let reports = control.store().client_report(window, &vendors).await?;
     let policy = control.policy();
     let clients = reports
         .into_iter()

@@ -69,11 +69,11 @@ pub async fn set_blocking(
                 "only applies when turning blocking off",
             ));
         }
-        (true, None) => control.switch().turn_on(),
+        (true, None) => control.set_blocking(true, None).await,
         (false, Some(HumanDuration(duration))) if duration.is_zero() => {
             return Err(ApiError::bad_parameter("duration", "must be longer than 0"));
         }
-        (false, duration) => control.switch().turn_off(duration.map(|d| d.0)),
+        (false, duration) => control.set_blocking(false, duration.map(|d| d.0)).await,
     }
     Ok(Json(blocking_state(&control)))
 }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use crate::config::HumanDuration;
-use crate::store::TimeRange;
 use crate::store::time::unix_micros;
+use crate::store::{TimeRange, Window};
 
 use super::error::ApiError;
 
@@ -115,6 +115,27 @@ impl Params {
             from_us: unix_micros(from),
             to_us: unix_micros(to),
         })
+    }
+}
+
+impl Params {
+    /// [`Params::range`] and the `instance` filter (an instance name, exactly).
+    pub fn window(&self) -> Result<Window, ApiError> {
+        Ok(Window {
+            range: self.range()?,
+            instance: self.instance()?,
+        })
+    }
+
+    /// The `instance` filter.
+    pub fn instance(&self) -> Result<Option<String>, ApiError> {
+        match self.text("instance") {
+            Some(name) if name.is_empty() || name.len() > 64 => Err(ApiError::bad_parameter(
+                "instance",
+                "expected an instance name (1 to 64 characters)",
+            )),
+            name => Ok(name.map(str::to_owned)),
+        }
     }
 }
 

@@ -15,7 +15,8 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or `degraded` while the query log cannot be written.
+    /// `ok`, or `degraded` while the query log cannot be written or the shared database
+    /// cannot be reached.
     pub status: String,
     pub version: String,
     pub uptime_s: u64,
@@ -64,6 +65,8 @@ pub struct QueryList {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QueryItem {
     pub id: i64,
+    /// The hush instance that answered (`querylog.instance`).
+    pub instance: String,
     /// RFC 3339 with microseconds, UTC.
     pub time: String,
     pub client: String,

@@ -22,7 +22,7 @@ pub async fn health(State(control): State<Arc<Control>>) -> Json<Health> {
     let last_error = writer.and_then(|w| w.last_error());
     let policy = control.policy();
     Json(Health {
-        status: if last_error.is_some() {
+        status: if last_error.is_some() || !control.store().is_reachable() {
             "degraded"
         } else {
             "ok"

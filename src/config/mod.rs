@@ -5,6 +5,7 @@
 
 mod anchors;
 mod block_answer;
+mod database;
 mod duration;
 mod groups;
 mod list_entry;
@@ -16,6 +17,7 @@ mod validate;
 
 pub use anchors::load_trust_anchors;
 pub use block_answer::BlockAnswer;
+pub use database::{DatabaseLocation, default_instance};
 pub use duration::HumanDuration;
 pub use groups::{
     ClientEntry, ClientMatch, ClockTime, DEFAULT_GROUP, GroupConfig, MAX_GROUPS, ScheduleConfig,
@@ -127,8 +129,13 @@ impl Config {
             group.lists.iter_mut().for_each(anchor);
             group.allowlists.iter_mut().for_each(anchor);
         }
+        if let DatabaseLocation::File(path) = &mut self.querylog.database
+            && path.is_relative()
+        {
+            *path = base.join(&*path);
+        }
+        self.querylog.config_dir = base.to_path_buf();
         for path in [
-            &mut self.querylog.database,
             &mut self.tls.cert,
             &mut self.tls.key,
             &mut self.dns.upstream_ca,
@@ -214,7 +221,10 @@ mod tests {
                 "/etc/hush/blocklists"
             )))]
         );
-        assert_eq!(config.querylog.database, PathBuf::from("/etc/hush/hush.db"));
+        assert_eq!(
+            config.querylog.database,
+            DatabaseLocation::File(PathBuf::from("/etc/hush/hush.db"))
+        );
         assert_eq!(
             config.querylog.retention.0,
             Duration::from_secs(30 * 86_400)

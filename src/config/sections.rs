@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{
-    BlockAnswer, ClientNames, ClientNet, ForwardZone, HumanDuration, ListEntry, ListLocation,
-    Upstream,
+    BlockAnswer, ClientNames, ClientNet, DatabaseLocation, ForwardZone, HumanDuration, ListEntry,
+    ListLocation, Upstream, default_instance,
 };
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -148,8 +148,15 @@ impl Default for BlockingConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QueryLogConfig {
-    /// SQLite file, created with its migrations at start.
-    pub database: PathBuf,
+    /// A SQLite file, created with its migrations at start, or a `postgres://` URL shared by
+    /// several instances.
+    pub database: DatabaseLocation,
+    /// The name this hush writes its rows under; unset: the host name ([`Self::instance_name`]).
+    pub instance: Option<String>,
+    /// Where files beside the store live (list cache, self-signed certificate, kept rules):
+    /// the SQLite file's folder, or the config file's folder with PostgreSQL.
+    #[serde(skip)]
+    pub config_dir: PathBuf,
     /// Rows older than this are deleted.
     pub retention: HumanDuration,
     pub enabled: bool,
@@ -166,13 +173,32 @@ pub struct QueryLogConfig {
 impl Default for QueryLogConfig {
     fn default() -> Self {
         Self {
-            database: PathBuf::from("hush.db"),
+            database: DatabaseLocation::File(PathBuf::from("hush.db")),
+            instance: None,
+            config_dir: PathBuf::from("."),
             retention: HumanDuration(Duration::from_secs(30 * 24 * 3600)),
             enabled: true,
             anonymize_clients: false,
             log_names: true,
             queue: 65_536,
             cache_mb: 32,
+        }
+    }
+}
+
+impl QueryLogConfig {
+    /// `instance`, or the host name when it is not set.
+    pub fn instance_name(&self) -> String {
+        self.instance.clone().unwrap_or_else(default_instance)
+    }
+
+    /// The folder of the files kept beside the store (list cache, certificate, kept rules).
+    pub fn state_dir(&self) -> PathBuf {
+        match &self.database {
+            DatabaseLocation::File(path) => path
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            DatabaseLocation::Postgres(_) => self.config_dir.clone(),
         }
     }
 }

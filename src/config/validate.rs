@@ -39,7 +39,18 @@ impl Config {
     /// Checks what the types alone cannot: ranges and combinations of values.
     pub(super) fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let dns = &self.dns;
-        let checks: [(&str, Problem); 25] = [
+        let checks: [(&str, Problem); 27] = [
+            (
+                "querylog.database",
+                super::database::check_location(&self.querylog.database),
+            ),
+            (
+                "querylog.instance",
+                self.querylog
+                    .instance
+                    .as_deref()
+                    .map_or(Ok(()), super::database::check_instance),
+            ),
             ("dns.listen", non_empty(dns.listen.len(), "address")),
             ("dns.listen", no_repeats(&dns.listen)),
             ("dns.upstreams", non_empty(dns.upstreams.len(), "upstream")),

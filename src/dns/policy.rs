@@ -206,6 +206,16 @@ impl Policy {
     }
 }
 
+/// Where the blocking switch stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchState {
+    On,
+    /// Off until switched on.
+    Off,
+    /// Off until then (on again after it, by itself).
+    OffUntil(SystemTime),
+}
+
 /// Whether blocking is on: on, off, or paused until a moment.
 #[derive(Debug)]
 pub struct BlockingSwitch {
@@ -243,6 +253,25 @@ impl BlockingSwitch {
             None => OFF,
         };
         self.off_until_ms.store(until, Ordering::Relaxed);
+    }
+
+    /// The switch's position, to share with other instances.
+    pub fn state(&self) -> SwitchState {
+        match self.off_until_ms.load(Ordering::Relaxed) {
+            ON => SwitchState::On,
+            OFF => SwitchState::Off,
+            until => SwitchState::OffUntil(UNIX_EPOCH + Duration::from_millis(until)),
+        }
+    }
+
+    /// Puts the switch where another instance put it.
+    pub fn apply(&self, state: SwitchState) {
+        let value = match state {
+            SwitchState::On => ON,
+            SwitchState::Off => OFF,
+            SwitchState::OffUntil(until) => unix_ms(until).clamp(1, OFF - 1),
+        };
+        self.off_until_ms.store(value, Ordering::Relaxed);
     }
 
     /// When a pause ends, if blocking is paused.

@@ -74,12 +74,8 @@ pub fn certificates_for(config: &Config) -> Result<Option<Arc<Certificates>>, Tl
     if config.dns.tls_listen.is_empty() && config.dns.https_listen.is_empty() {
         return Ok(None);
     }
-    let folder = config
-        .querylog
-        .database
-        .parent()
-        .unwrap_or(std::path::Path::new("."));
-    let certificates = Certificates::load(config.tls.files(), &config.tls.names, folder)?;
+    let folder = config.querylog.state_dir();
+    let certificates = Certificates::load(config.tls.files(), &config.tls.names, &folder)?;
     Ok(Some(Arc::new(certificates)))
 }
 

@@ -22,11 +22,10 @@ pub struct ListCache {
 }
 
 impl ListCache {
-    /// The cache for a database at `database`.
-    pub fn beside(database: &Path) -> Self {
-        let parent = database.parent().unwrap_or(Path::new("."));
+    /// The cache in the state folder `state_dir` (beside the database).
+    pub fn in_dir(state_dir: &Path) -> Self {
         Self {
-            dir: parent.join("lists"),
+            dir: state_dir.join("lists"),
         }
     }
 
@@ -125,7 +124,7 @@ mod tests {
     #[test]
     fn bodies_and_validators_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let cache = ListCache::beside(&dir.path().join("hush.db"));
+        let cache = ListCache::in_dir(dir.path());
         let url = "https://lists.example.com/ads.txt";
         assert_eq!(cache.meta(url), CacheMeta::default());
         let meta = CacheMeta {

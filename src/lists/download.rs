@@ -75,7 +75,7 @@ impl Downloader {
     /// beside the database.
     pub fn for_config(config: &Config) -> Result<Self, DownloadSetupError> {
         let resolver = own_resolver(&config.dns)?;
-        let cache = ListCache::beside(&config.querylog.database);
+        let cache = ListCache::in_dir(&config.querylog.state_dir());
         Ok(Self::new(cache, resolver, MAX_LIST_BYTES)?)
     }
 

@@ -35,7 +35,7 @@ impl ListSpec {
     /// their bits, so it is read and held once. URL lists read from the download cache beside
     /// the database.
     pub fn from_config(config: &Config) -> Vec<Self> {
-        let cache = ListCache::beside(&config.querylog.database);
+        let cache = ListCache::in_dir(&config.querylog.state_dir());
         let mut specs: Vec<Self> = Vec::new();
         for (entry, polarity, group) in configured(config) {
             let groups = GroupMask::of(group);

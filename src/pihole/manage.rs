@@ -60,11 +60,9 @@ pub async fn set_blocking(
         .and_then(Value::as_f64)
         .filter(|seconds| *seconds > 0.0 && seconds.is_finite())
         .map(|seconds| Duration::from_secs_f64(seconds.min(365.0 * 86_400.0)));
-    let switch = control.switch();
-    match (enable, timer) {
-        (true, _) => switch.turn_on(),
-        (false, timer) => switch.turn_off(timer),
-    }
+    control
+        .set_blocking(enable, timer.filter(|_| !enable))
+        .await;
     started.ok(blocking_json(&control))
 }
 

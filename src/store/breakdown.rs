@@ -4,8 +4,7 @@
 //! and history views; their cost grows with the window's rows, so they are for windows of a
 //! day, not months.
 
-use sqlx::{QueryBuilder, Sqlite};
-
+use super::tables::push_time_range;
 use super::time::TimeRange;
 use super::{Store, StoreError};
 
@@ -36,14 +35,10 @@ pub struct ClientSlot {
 
 impl Store {
     pub async fn type_counts(&self, range: TimeRange) -> Result<Vec<TypeCount>, StoreError> {
-        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT qtype, rcode, COUNT(*) FROM queries WHERE time_us >= ?1 AND time_us < ?2 \
-             GROUP BY qtype, rcode",
-        )
-        .bind(range.from_us)
-        .bind(range.to_us)
-        .fetch_all(&self.pools().await?.reader)
-        .await?;
+        let mut sql = self.sql("SELECT qtype, rcode, COUNT(*) FROM queries WHERE ");
+        push_time_range(&mut sql, range.from_us, range.to_us);
+        sql.push(" GROUP BY qtype, rcode");
+        let rows: Vec<(i64, i64, i64)> = self.fetch_all(sql).await?;
         Ok(rows
             .into_iter()
             .map(|(qtype, rcode, count)| TypeCount {
@@ -58,15 +53,13 @@ impl Store {
         &self,
         range: TimeRange,
     ) -> Result<Vec<UpstreamCount>, StoreError> {
-        let rows: Vec<(String, i64, f64)> = sqlx::query_as(
-            "SELECT upstream, COUNT(*), AVG(duration_us) / 1e6 FROM queries \
-             WHERE time_us >= ?1 AND time_us < ?2 AND upstream IS NOT NULL \
-             GROUP BY upstream ORDER BY 2 DESC",
-        )
-        .bind(range.from_us)
-        .bind(range.to_us)
-        .fetch_all(&self.pools().await?.reader)
-        .await?;
+        let mut sql = self.sql(
+            "SELECT upstream, COUNT(*), CAST(AVG(duration_us) / 1e6 AS DOUBLE PRECISION) \
+             FROM queries WHERE ",
+        );
+        push_time_range(&mut sql, range.from_us, range.to_us);
+        sql.push(" AND upstream IS NOT NULL GROUP BY upstream ORDER BY 2 DESC");
+        let rows: Vec<(String, i64, f64)> = self.fetch_all(sql).await?;
         Ok(rows
             .into_iter()
             .map(|(upstream, count, mean_seconds)| UpstreamCount {
@@ -83,7 +76,7 @@ impl Store {
         range: TimeRange,
         slot_us: i64,
     ) -> Result<Vec<ClientSlot>, StoreError> {
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT t.slot * ");
+        let mut sql = self.sql("SELECT t.slot * ");
         sql.push_bind(slot_us)
             .push(
                 ", c.address, COALESCE(NULLIF(c.name, ''), NULLIF(l.name, '')), t.n FROM \
@@ -98,10 +91,7 @@ impl Store {
                 " GROUP BY slot, client_id) t JOIN clients c ON c.id = t.client_id \
                  LEFT JOIN client_labels l ON l.address = c.address ORDER BY 1",
             );
-        let rows: Vec<(i64, String, Option<String>, i64)> = sql
-            .build_query_as()
-            .fetch_all(&self.pools().await?.reader)
-            .await?;
+        let rows: Vec<(i64, String, Option<String>, i64)> = self.fetch_all(sql).await?;
         Ok(rows
             .into_iter()
             .map(|(slot_start_us, address, name, count)| ClientSlot {
@@ -115,8 +105,8 @@ impl Store {
 
     /// Distinct client addresses ever seen (within retention).
     pub async fn client_addresses(&self) -> Result<i64, StoreError> {
-        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(DISTINCT address) FROM clients")
-            .fetch_one(&self.pools().await?.reader)
+        let (count,): (i64,) = self
+            .fetch_one(self.sql("SELECT COUNT(DISTINCT address) FROM clients"))
             .await?;
         Ok(count)
     }

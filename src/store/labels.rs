@@ -1,8 +1,6 @@
 //! Client labels: the name a reverse lookup gave a client address, with when it was looked up.
 //! Reads show a label wherever a client has no device name of its own.
 
-use sqlx::QueryBuilder;
-
 use super::{Store, StoreError};
 
 /// The SQL of a client's shown name, for a query that joins `clients c` and
@@ -16,14 +14,14 @@ impl Store {
         stale_before_us: i64,
         limit: i64,
     ) -> Result<Vec<String>, StoreError> {
-        let rows: Vec<(String,)> = sqlx::query_as(
+        let mut sql = self.sql(
             "SELECT DISTINCT c.address FROM clients c LEFT JOIN client_labels l ON l.address = c.address \
-             WHERE l.updated_us IS NULL OR l.updated_us < ?1 LIMIT ?2",
-        )
-        .bind(stale_before_us)
-        .bind(limit)
-        .fetch_all(&self.pools().await?.reader)
-        .await?;
+             WHERE l.updated_us IS NULL OR l.updated_us < ",
+        );
+        sql.push_bind(stale_before_us)
+            .push(" LIMIT ")
+            .push_bind(limit);
+        let rows: Vec<(String,)> = self.fetch_all(sql).await?;
         Ok(rows.into_iter().map(|(address,)| address).collect())
     }
 
@@ -34,18 +32,17 @@ impl Store {
         name: Option<&str>,
         now_us: i64,
     ) -> Result<(), StoreError> {
-        let mut sql =
-            QueryBuilder::new("INSERT INTO client_labels (address, name, updated_us) VALUES (");
-        sql.push_bind(address.to_owned())
+        let mut sql = self.sql("INSERT INTO client_labels (address, name, updated_us) VALUES (");
+        sql.push_bind(address)
             .push(", ")
-            .push_bind(name.unwrap_or("").to_owned())
+            .push_bind(name.unwrap_or(""))
             .push(", ")
             .push_bind(now_us)
             .push(
                 ") ON CONFLICT (address) DO UPDATE SET name = excluded.name, \
                  updated_us = excluded.updated_us",
             );
-        sql.build().execute(&self.pools().await?.writer).await?;
+        self.execute(sql).await?;
         Ok(())
     }
 }

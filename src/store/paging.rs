@@ -2,12 +2,11 @@
 //! grows with insertion and so stays stable while new rows arrive. Every filter value is a
 //! bound parameter; the SQL text itself is fixed.
 
-use sqlx::{QueryBuilder, Sqlite};
-
 use super::labels::SHOWN_NAME;
 use super::row::{ROW_COLUMNS, StoredRow};
+use super::sql::{Dialect, Sql};
 use super::time::HOUR_US;
-use super::{Store, StoreError};
+use super::{Scope, Store, StoreError};
 use crate::dns::arrival::Protocol;
 use crate::dns::outcome::Status;
 
@@ -24,6 +23,8 @@ pub struct QueryFilter {
     pub qtype: Option<u16>,
     /// The group whose list blocked, exactly.
     pub group: Option<String>,
+    /// The instance that answered, exactly.
+    pub instance: Option<String>,
     pub from_us: Option<i64>,
     pub to_us: Option<i64>,
     /// Only rows with a smaller id (the previous page's `next`).
@@ -41,41 +42,72 @@ pub struct QueryPage {
 impl Store {
     pub async fn queries(&self, filter: &QueryFilter) -> Result<QueryPage, StoreError> {
         let fetch = i64::from(filter.limit) + 1;
+        let scope = self.scope(filter.instance.as_deref()).await?;
         let clients = self.matching_clients(filter).await?;
-        if clients.as_ref().is_some_and(Vec::is_empty) {
+        if scope == Scope::Nothing || clients.as_ref().is_some_and(Vec::is_empty) {
             return Ok(QueryPage::of(Vec::new(), filter.limit));
         }
-        let clients = clients.as_deref();
+        let matching = Matching {
+            filter,
+            clients: clients.as_deref(),
+            scope,
+        };
         let domains = match &filter.domain {
             Some(text) => Some(self.matching_domains(text).await?),
             None => None,
         };
-        let mut sql = QueryBuilder::<Sqlite>::new(ROW_COLUMNS);
-        sql.push(" FROM queries q JOIN clients c ON c.id = q.client_id LEFT JOIN client_labels l ON l.address = c.address JOIN domains d ON d.id = q.domain_id WHERE ");
+        let mut sql = self.row_select(false);
+        sql.push(" WHERE ");
         match domains {
             Some(DomainMatch::Few(ids)) => {
-                let rows = self.rows_of_names(&ids, filter, clients, fetch).await?;
+                let rows = self.rows_of_names(&ids, &matching, fetch).await?;
                 return Ok(QueryPage::of(rows, filter.limit));
             }
             // Many names: matches are common, so walking newest-first and testing each row
             // finds a page quickly.
             Some(DomainMatch::Many) => {
-                sql.push("q.domain_id IN (SELECT id FROM domains WHERE instr(name, ")
-                    .push_bind(filter.domain.as_deref().unwrap_or("").to_ascii_lowercase())
-                    .push(") > 0)");
-                push_filters(&mut sql, filter, clients);
+                sql.push("q.domain_id IN (SELECT id FROM domains WHERE ")
+                    .push_contains(
+                        "name",
+                        filter.domain.as_deref().unwrap_or("").to_ascii_lowercase(),
+                    )
+                    .push(")");
+                matching.push_filters(&mut sql);
             }
             None => {
                 sql.push("1 = 1");
-                push_filters(&mut sql, filter, clients);
+                matching.push_filters(&mut sql);
             }
         }
         sql.push(" ORDER BY q.id DESC LIMIT ").push_bind(fetch);
-        let rows: Vec<StoredRow> = sql
-            .build_query_as()
-            .fetch_all(&self.pools().await?.reader)
-            .await?;
+        let rows: Vec<StoredRow> = self.fetch_all(sql).await?;
         Ok(QueryPage::of(rows, filter.limit))
+    }
+
+    /// `SELECT` of listed rows from `queries q` joined to their names, client and instance;
+    /// `by_time` makes SQLite read the rows through the time index.
+    fn row_select(&self, by_time: bool) -> Sql {
+        let mut sql = self.sql(ROW_COLUMNS);
+        match sql.dialect() {
+            Dialect::Sqlite => {
+                sql.push(", ")
+                    .push_bind(self.instance())
+                    .push(" AS instance FROM queries q");
+                if by_time {
+                    sql.push(" INDEXED BY queries_by_time");
+                }
+            }
+            Dialect::Postgres => {
+                sql.push(
+                    ", i.name AS instance FROM queries q JOIN instances i ON i.id = q.instance_id",
+                );
+            }
+        }
+        sql.push(
+            " JOIN clients c ON c.id = q.client_id LEFT JOIN client_labels l ON l.address = c.address \
+             JOIN domains d ON d.id = q.domain_id",
+        );
+        sql
     }
 
     /// The newest `fetch` rows of a few names, newest first. The hours that hold them come from
@@ -85,25 +117,15 @@ impl Store {
     async fn rows_of_names(
         &self,
         ids: &[i64],
-        filter: &QueryFilter,
-        clients: Option<&[i64]>,
+        matching: &Matching<'_>,
         fetch: i64,
     ) -> Result<Vec<StoredRow>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let reader = &self.pools().await?.reader;
-        let push_ids = |sql: &mut QueryBuilder<Sqlite>| {
-            let mut list = sql.separated(", ");
-            for id in ids {
-                list.push_bind(*id);
-            }
-        };
-        let mut hours = QueryBuilder::<Sqlite>::new(
-            "SELECT DISTINCT hour FROM hour_domains WHERE domain_id IN (",
-        );
-        push_ids(&mut hours);
-        hours.push(")");
+        let filter = matching.filter;
+        let mut hours = self.sql("SELECT DISTINCT hour FROM hour_domains WHERE domain_id IN (");
+        hours.push_list(ids.iter().copied()).push(")");
         if let Some(from) = filter.from_us {
             hours
                 .push(" AND hour >= ")
@@ -124,24 +146,21 @@ impl Store {
                 .push(")");
         }
         hours.push(" ORDER BY hour DESC");
-        let hours: Vec<(i64,)> = hours.build_query_as().fetch_all(reader).await?;
+        let hours: Vec<(i64,)> = self.fetch_all(hours).await?;
         let mut rows: Vec<StoredRow> = Vec::new();
         let mut full = false;
         for (hour,) in hours {
-            let mut sql = QueryBuilder::<Sqlite>::new(ROW_COLUMNS);
-            sql.push(
-                " FROM queries q INDEXED BY queries_by_time JOIN clients c ON c.id = q.client_id LEFT JOIN client_labels l ON l.address = c.address \
-                 JOIN domains d ON d.id = q.domain_id WHERE q.time_us >= ",
-            )
-            .push_bind(hour * HOUR_US)
-            .push(" AND q.time_us < ")
-            .push_bind((hour + 1) * HOUR_US)
-            .push(" AND q.domain_id IN (");
-            push_ids(&mut sql);
-            sql.push(")");
-            push_filters(&mut sql, filter, clients);
+            let mut sql = self.row_select(true);
+            sql.push(" WHERE q.time_us >= ")
+                .push_bind(hour * HOUR_US)
+                .push(" AND q.time_us < ")
+                .push_bind((hour + 1) * HOUR_US)
+                .push(" AND q.domain_id IN (")
+                .push_list(ids.iter().copied())
+                .push(")");
+            matching.push_filters(&mut sql);
             sql.push(" ORDER BY q.id DESC LIMIT ").push_bind(fetch);
-            rows.extend(sql.build_query_as::<StoredRow>().fetch_all(reader).await?);
+            rows.extend(self.fetch_all::<StoredRow>(sql).await?);
             if full {
                 break;
             }
@@ -158,7 +177,7 @@ impl Store {
         if filter.client.is_none() && filter.client_name.is_none() {
             return Ok(None);
         }
-        let mut sql = QueryBuilder::<Sqlite>::new(
+        let mut sql = self.sql(
             "SELECT c.id FROM clients c LEFT JOIN client_labels l ON l.address = c.address WHERE 1 = 1",
         );
         if let Some(address) = &filter.client {
@@ -168,22 +187,18 @@ impl Store {
             sql.push(format_args!(" AND {SHOWN_NAME} = "))
                 .push_bind(name.clone());
         }
-        let ids: Vec<(i64,)> = sql
-            .build_query_as()
-            .fetch_all(&self.pools().await?.reader)
-            .await?;
+        let ids: Vec<(i64,)> = self.fetch_all(sql).await?;
         Ok(Some(ids.into_iter().map(|(id,)| id).collect()))
     }
 
-    /// The ids of names containing `text` (a literal substring: `instr`, not `LIKE`, so `%` and
-    /// `_` match themselves), or `Many` past [`MAX_NAMES_BY_HOUR`].
+    /// The ids of names containing `text` (a literal substring, not `LIKE`, so `%` and `_`
+    /// match themselves), or `Many` past [`MAX_NAMES_BY_HOUR`].
     async fn matching_domains(&self, text: &str) -> Result<DomainMatch, StoreError> {
-        let ids: Vec<(i64,)> =
-            sqlx::query_as("SELECT id FROM domains WHERE instr(name, ?1) > 0 LIMIT ?2")
-                .bind(text.to_ascii_lowercase())
-                .bind(MAX_NAMES_BY_HOUR as i64 + 1)
-                .fetch_all(&self.pools().await?.reader)
-                .await?;
+        let mut sql = self.sql("SELECT id FROM domains WHERE ");
+        sql.push_contains("name", text.to_ascii_lowercase())
+            .push(" LIMIT ")
+            .push_bind(MAX_NAMES_BY_HOUR as i64 + 1);
+        let ids: Vec<(i64,)> = self.fetch_all(sql).await?;
         Ok(if ids.len() > MAX_NAMES_BY_HOUR {
             DomainMatch::Many
         } else {
@@ -213,43 +228,53 @@ enum DomainMatch {
     Many,
 }
 
-/// Appends the filters other than `domain` as `AND` terms, every value bound; `clients` are the
-/// ids the client filters matched. One id is compared with `=`, which lets SQLite walk the
-/// by-client index newest first and stop at the page size.
-fn push_filters(sql: &mut QueryBuilder<Sqlite>, filter: &QueryFilter, clients: Option<&[i64]>) {
-    match clients {
-        Some([one]) => {
-            sql.push(" AND q.client_id = ").push_bind(*one);
-        }
-        Some(many) => {
-            sql.push(" AND q.client_id IN (");
-            let mut list = sql.separated(", ");
-            for id in many {
-                list.push_bind(*id);
+/// A filter with what it was resolved to: the ids of the clients it names, its instance.
+struct Matching<'a> {
+    filter: &'a QueryFilter,
+    clients: Option<&'a [i64]>,
+    scope: Scope,
+}
+
+impl Matching<'_> {
+    /// Appends the filters other than `domain` as `AND` terms, every value bound. One client
+    /// id is compared with `=`, which lets the engine walk the by-client index newest first
+    /// and stop at the page size.
+    fn push_filters(&self, sql: &mut Sql) {
+        let filter = self.filter;
+        match self.clients {
+            Some([one]) => {
+                sql.push(" AND q.client_id = ").push_bind(*one);
             }
-            sql.push(")");
+            Some(many) => {
+                sql.push(" AND q.client_id IN (")
+                    .push_list(many.iter().copied())
+                    .push(")");
+            }
+            None => {}
         }
-        None => {}
-    }
-    if let Some(protocol) = filter.protocol {
-        sql.push(" AND q.protocol = ").push_bind(protocol.code());
-    }
-    if let Some(status) = filter.status {
-        sql.push(" AND q.status = ").push_bind(status.code());
-    }
-    if let Some(qtype) = filter.qtype {
-        sql.push(" AND q.qtype = ").push_bind(i64::from(qtype));
-    }
-    if let Some(group) = &filter.group {
-        sql.push(" AND q.group_name = ").push_bind(group.clone());
-    }
-    if let Some(from) = filter.from_us {
-        sql.push(" AND q.time_us >= ").push_bind(from);
-    }
-    if let Some(to) = filter.to_us {
-        sql.push(" AND q.time_us < ").push_bind(to);
-    }
-    if let Some(before) = filter.before {
-        sql.push(" AND q.id < ").push_bind(before);
+        if let Scope::Instance(id) = self.scope {
+            sql.push(" AND q.instance_id = ").push_bind(id);
+        }
+        if let Some(protocol) = filter.protocol {
+            sql.push(" AND q.protocol = ").push_bind(protocol.code());
+        }
+        if let Some(status) = filter.status {
+            sql.push(" AND q.status = ").push_bind(status.code());
+        }
+        if let Some(qtype) = filter.qtype {
+            sql.push(" AND q.qtype = ").push_bind(i64::from(qtype));
+        }
+        if let Some(group) = &filter.group {
+            sql.push(" AND q.group_name = ").push_bind(group.clone());
+        }
+        if let Some(from) = filter.from_us {
+            sql.push(" AND q.time_us >= ").push_bind(from);
+        }
+        if let Some(to) = filter.to_us {
+            sql.push(" AND q.time_us < ").push_bind(to);
+        }
+        if let Some(before) = filter.before {
+            sql.push(" AND q.id < ").push_bind(before);
+        }
     }
 }

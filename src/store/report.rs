@@ -7,11 +7,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::{QueryBuilder, Sqlite};
-
-use super::tables::{Count, Sources, Subject, push_time_range};
-use super::time::TimeRange;
-use super::{HIDDEN_NAME, Store, StoreError};
+use super::stats::Window;
+use super::tables::{Count, Sources, Subject, push_instance, push_time_range};
+use super::{HIDDEN_NAME, Scope, Store, StoreError};
 use crate::dns::outcome::Status;
 
 /// What one client asked and what was blocked, by category, list and vendor.
@@ -84,31 +82,36 @@ impl Store {
     /// resolvers it tried; most blocked first.
     pub async fn client_report(
         &self,
-        range: TimeRange,
+        window: impl Into<Window>,
         vendors: &ListVendors,
     ) -> Result<Vec<ClientReport>, StoreError> {
-        let reader = &self.pools().await?.reader;
-        let sources = Sources::of(range);
-        let mut totals = QueryBuilder::<Sqlite>::new(
+        let Window { range, instance } = window.into();
+        let scope = self.scope(instance.as_deref()).await?;
+        if scope == Scope::Nothing {
+            return Ok(Vec::new());
+        }
+        let sources = Sources::of(range, scope);
+        let mut totals = self.sql(
             "SELECT t.id, c.address, COALESCE(NULLIF(c.name, ''), NULLIF(l.name, '')), t.total, \
-             t.blocked FROM (SELECT id, SUM(n) AS total, SUM(blocked) AS blocked FROM (",
+             t.blocked FROM (SELECT id, CAST(SUM(n) AS BIGINT) AS total, \
+             CAST(SUM(blocked) AS BIGINT) AS blocked FROM (",
         );
         sources.push_counts(&mut totals, Subject::Client, Count::AllAndBlocked);
         totals.push(
-            ") GROUP BY id) t JOIN clients c ON c.id = t.id \
+            ") p GROUP BY id) t JOIN clients c ON c.id = t.id \
              LEFT JOIN client_labels l ON l.address = c.address",
         );
-        let totals: Vec<ClientTotals> = totals.build_query_as().fetch_all(reader).await?;
-        let mut lists =
-            QueryBuilder::<Sqlite>::new("SELECT client_id, list, category, SUM(n) FROM (");
+        let totals: Vec<ClientTotals> = self.fetch_all(totals).await?;
+        let mut lists = self.sql("SELECT client_id, list, category, CAST(SUM(n) AS BIGINT) FROM (");
         sources.push_client_lists(&mut lists);
-        lists.push(") GROUP BY client_id, list, category");
-        let lists: Vec<ListTotals> = lists.build_query_as().fetch_all(reader).await?;
-        let mut names = QueryBuilder::<Sqlite>::new(
+        lists.push(") p GROUP BY client_id, list, category");
+        let lists: Vec<ListTotals> = self.fetch_all(lists).await?;
+        let mut names = self.sql(
             "SELECT q.client_id, q.list, q.category, d.name, COUNT(*) FROM queries q \
              JOIN domains d ON d.id = q.domain_id WHERE ",
         );
         push_time_range(&mut names, range.from_us, range.to_us);
+        push_instance(&mut names, sources.instance());
         names
             .push(" AND q.status = ")
             .push_bind(Status::Blocked.code())
@@ -118,8 +121,8 @@ impl Store {
             .push_bind(BYPASS)
             .push(") AND d.name != ")
             .push_bind(HIDDEN_NAME)
-            .push(" GROUP BY q.client_id, q.list, q.domain_id");
-        let names: Vec<NameTotals> = names.build_query_as().fetch_all(reader).await?;
+            .push(" GROUP BY q.client_id, q.list, q.category, d.name");
+        let names: Vec<NameTotals> = self.fetch_all(names).await?;
         Ok(assemble_reports(totals, lists, &names, vendors))
     }
 }

@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Row};
+use sqlx::{ColumnIndex, Decode, FromRow, Row, Type};
 
 use crate::dns::arrival::Protocol;
 use crate::dns::outcome::Status;
@@ -33,17 +32,27 @@ pub struct QueryRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRow {
     pub id: i64,
+    /// The hush instance that answered the query (`querylog.instance`).
+    pub instance: String,
     pub row: QueryRow,
 }
 
-/// The columns of a listed row, as [`StoredRow`] reads them.
+/// The columns of a listed row, as [`StoredRow`] reads them, but for `instance`.
 pub(super) const ROW_COLUMNS: &str = "SELECT q.id, q.time_us, c.address AS client, \
     d.name AS domain, q.qtype, q.status, q.rcode, q.rule, q.list, q.category, q.upstream, \
     q.duration_us, q.protocol, q.group_name, COALESCE(NULLIF(c.name, ''), NULLIF(l.name, '')) AS client_name";
 
-impl FromRow<'_, SqliteRow> for StoredRow {
-    fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
-        let small = |column: &str| -> Result<u16, sqlx::Error> {
+/// Read from either engine's rows.
+impl<'r, R> FromRow<'r, R> for StoredRow
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
+        let small = |column: &'static str| -> Result<u16, sqlx::Error> {
             let value: i64 = row.try_get(column)?;
             u16::try_from(value).map_err(|err| sqlx::Error::ColumnDecode {
                 index: column.to_owned(),
@@ -64,6 +73,7 @@ impl FromRow<'_, SqliteRow> for StoredRow {
         })?;
         Ok(Self {
             id: row.try_get("id")?,
+            instance: row.try_get("instance")?,
             row: QueryRow {
                 time_us: row.try_get("time_us")?,
                 client: row.try_get("client")?,

@@ -1,8 +1,10 @@
-//! Custom allow/deny rules added through the API, kept in SQLite so they survive restarts.
+//! Custom allow/deny rules added through the API, kept in the store so they survive restarts
+//! (and, in a shared database, apply on every instance).
 
 use std::fmt;
 use std::str::FromStr;
 
+use super::sql::Arg;
 use super::time::unix_micros;
 use super::{Store, StoreError};
 use crate::rules::Polarity;
@@ -51,7 +53,7 @@ impl fmt::Display for RuleKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CustomRule {
     pub id: i64,
     pub kind: RuleKind,
@@ -73,13 +75,28 @@ fn from_row((id, kind, domain, comment, created_us): RuleRow) -> Option<CustomRu
 }
 
 impl Store {
+    /// The rules, oldest first. From a shared database that cannot be reached: the rules last
+    /// read from it (kept in a file), so that a restart during an outage loses none.
     pub async fn custom_rules(&self) -> Result<Vec<CustomRule>, StoreError> {
-        let rows: Vec<RuleRow> = sqlx::query_as(
-            "SELECT id, kind, domain, comment, created_us FROM custom_rules ORDER BY id",
-        )
-        .fetch_all(&self.pools().await?.reader)
-        .await?;
-        Ok(rows.into_iter().filter_map(from_row).collect())
+        let read = self
+            .fetch_all::<RuleRow>(
+                self.sql(
+                    "SELECT id, kind, domain, comment, created_us FROM custom_rules ORDER BY id",
+                ),
+            )
+            .await
+            .map(|rows| rows.into_iter().filter_map(from_row).collect::<Vec<_>>());
+        let Some(shared) = self.shared() else {
+            return read;
+        };
+        match read {
+            Ok(rules) => {
+                shared.keep_rules(&rules);
+                Ok(rules)
+            }
+            Err(err) if err.is_unreachable() => shared.kept_rules().ok_or(err),
+            Err(err) => Err(err),
+        }
     }
 
     /// Adds a rule; a rule of the same kind for the same domain is a [`StoreError::Duplicate`].
@@ -90,16 +107,16 @@ impl Store {
         comment: Option<&str>,
     ) -> Result<CustomRule, StoreError> {
         let created_us = unix_micros(std::time::SystemTime::now());
-        let inserted: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO custom_rules (kind, domain, comment, created_us) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (kind, domain) DO NOTHING RETURNING id",
-        )
-        .bind(kind.as_str())
-        .bind(domain)
-        .bind(comment)
-        .bind(created_us)
-        .fetch_optional(&self.pools().await?.writer)
-        .await?;
+        let mut sql =
+            self.sql("INSERT INTO custom_rules (kind, domain, comment, created_us) VALUES (");
+        sql.push_list([
+            Arg::from(kind.as_str()),
+            Arg::from(domain),
+            Arg::from(comment),
+            Arg::from(created_us),
+        ])
+        .push(") ON CONFLICT (kind, domain) DO NOTHING RETURNING id");
+        let inserted: Option<(i64,)> = self.execute_returning(sql).await?.into_iter().next();
         match inserted {
             Some((id,)) => Ok(CustomRule {
                 id,
@@ -117,10 +134,8 @@ impl Store {
 
     /// Deletes a rule; `false` when no rule has that id.
     pub async fn delete_custom_rule(&self, id: i64) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM custom_rules WHERE id = ?1")
-            .bind(id)
-            .execute(&self.pools().await?.writer)
-            .await?;
-        Ok(result.rows_affected() > 0)
+        let mut sql = self.sql("DELETE FROM custom_rules WHERE id = ");
+        sql.push_bind(id);
+        Ok(self.execute(sql).await? > 0)
     }
 }

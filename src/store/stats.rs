@@ -5,11 +5,9 @@
 //! long ranges stay cheap. The raw part costs at most two partial minutes (totals, timeline)
 //! or two partial hours (top lists, distinct counts) of rows.
 
-use sqlx::{QueryBuilder, Sqlite};
-
 use super::tables::{Count, Sources, Subject, push_minute_counts};
 use super::time::{MINUTE_US, TimeRange};
-use super::{Store, StoreError};
+use super::{Scope, Store, StoreError};
 use crate::dns::outcome::Status;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -49,6 +47,23 @@ pub struct TopItem {
     pub client_name: Option<String>,
 }
 
+/// A stretch of the history: a time range, of one instance's rows or of all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub range: TimeRange,
+    /// `querylog.instance` of the hush that wrote the rows; `None`: every instance.
+    pub instance: Option<String>,
+}
+
+impl From<TimeRange> for Window {
+    fn from(range: TimeRange) -> Self {
+        Self {
+            range,
+            instance: None,
+        }
+    }
+}
+
 /// One timeline bucket: its start (µs) and counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bucket {
@@ -60,27 +75,25 @@ pub struct Bucket {
 }
 
 impl Store {
-    pub async fn summary(&self, range: TimeRange) -> Result<Summary, StoreError> {
-        let reader = &self.pools().await?.reader;
-        let mut totals = QueryBuilder::<Sqlite>::new("SELECT status, SUM(n) FROM (");
-        push_minute_counts(&mut totals, range);
-        totals.push(") GROUP BY status");
-        let by_status: Vec<(i64, i64)> = totals.build_query_as().fetch_all(reader).await?;
-        let sources = Sources::of(range);
+    pub async fn summary(&self, window: impl Into<Window>) -> Result<Summary, StoreError> {
+        let Window { range, instance } = window.into();
+        let scope = self.scope(instance.as_deref()).await?;
+        if scope == Scope::Nothing {
+            return Ok(Summary::default());
+        }
+        let mut totals = self.sql("SELECT status, CAST(SUM(n) AS BIGINT) FROM (");
+        push_minute_counts(&mut totals, range, scope);
+        totals.push(") t GROUP BY status");
+        let by_status: Vec<(i64, i64)> = self.fetch_all(totals).await?;
+        let sources = Sources::of(range, scope);
         let distinct = |subject| {
-            let mut sql = QueryBuilder::<Sqlite>::new("SELECT COUNT(DISTINCT id) FROM (");
+            let mut sql = self.sql("SELECT COUNT(DISTINCT id) FROM (");
             sources.push_ids(&mut sql, subject);
-            sql.push(")");
+            sql.push(") t");
             sql
         };
-        let (clients,): (i64,) = distinct(Subject::Client)
-            .build_query_as()
-            .fetch_one(reader)
-            .await?;
-        let (domains,): (i64,) = distinct(Subject::Domain)
-            .build_query_as()
-            .fetch_one(reader)
-            .await?;
+        let (clients,): (i64,) = self.fetch_one(distinct(Subject::Client)).await?;
+        let (domains,): (i64,) = self.fetch_one(distinct(Subject::Domain)).await?;
         let mut summary = Summary {
             clients,
             domains,
@@ -109,8 +122,13 @@ impl Store {
         &self,
         kind: TopKind,
         limit: u32,
-        range: TimeRange,
+        window: impl Into<Window>,
     ) -> Result<Vec<TopItem>, StoreError> {
+        let Window { range, instance } = window.into();
+        let scope = self.scope(instance.as_deref()).await?;
+        if scope == Scope::Nothing {
+            return Ok(Vec::new());
+        }
         let (subject, names) = match kind {
             TopKind::Domains | TopKind::Blocked | TopKind::Permitted => {
                 (Subject::Domain, "domains d")
@@ -136,19 +154,19 @@ impl Store {
             TopKind::Domains | TopKind::Clients => (Count::All, "n"),
             TopKind::Permitted | TopKind::PermittedClients => (Count::AllAndBlocked, "n - blocked"),
         };
-        let mut sql = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT {name}, t.total, {client_name} FROM (SELECT id, SUM({counted}) AS total FROM ("
+        let mut sql = self.sql(format_args!(
+            "SELECT {name}, t.total, {client_name} FROM \
+             (SELECT id, CAST(SUM({counted}) AS BIGINT) AS total FROM ("
         ));
-        Sources::of(range).push_counts(&mut sql, subject, count);
-        sql.push(") GROUP BY id HAVING total > 0 ORDER BY total DESC, id LIMIT ")
-            .push_bind(i64::from(limit))
-            .push(format_args!(
-                ") t JOIN {names} ON d.id = t.id{labels} ORDER BY t.total DESC, {name}"
-            ));
-        let rows: Vec<(String, i64, Option<String>)> = sql
-            .build_query_as()
-            .fetch_all(&self.pools().await?.reader)
-            .await?;
+        Sources::of(range, scope).push_counts(&mut sql, subject, count);
+        sql.push(format_args!(
+            ") p GROUP BY id HAVING SUM({counted}) > 0 ORDER BY total DESC, id LIMIT "
+        ))
+        .push_bind(i64::from(limit))
+        .push(format_args!(
+            ") t JOIN {names} ON d.id = t.id{labels} ORDER BY t.total DESC, {name}"
+        ));
+        let rows: Vec<(String, i64, Option<String>)> = self.fetch_all(sql).await?;
         Ok(rows
             .into_iter()
             .map(|(name, count, client_name)| TopItem {
@@ -165,26 +183,29 @@ impl Store {
     pub async fn timeline(
         &self,
         bucket_minutes: i64,
-        range: TimeRange,
+        window: impl Into<Window>,
     ) -> Result<Vec<Bucket>, StoreError> {
+        let Window { range, instance } = window.into();
+        let scope = self.scope(instance.as_deref()).await?;
         let bucket_minutes = bucket_minutes.max(1);
-        let mut sql = QueryBuilder::<Sqlite>::new("SELECT (minute / ");
+        let mut sql = self.sql("SELECT (minute / ");
         sql.push_bind(bucket_minutes)
             .push(") * ")
             .push_bind(bucket_minutes)
-            .push(" AS b, SUM(n)");
+            .push(" AS b, CAST(SUM(n) AS BIGINT)");
         for status in [Status::Blocked, Status::Cached, Status::Forwarded] {
-            sql.push(", SUM(CASE WHEN status = ")
+            sql.push(", CAST(SUM(CASE WHEN status = ")
                 .push_bind(status.code())
-                .push(" THEN n ELSE 0 END)");
+                .push(" THEN n ELSE 0 END) AS BIGINT)");
         }
         sql.push(" FROM (");
-        push_minute_counts(&mut sql, range);
-        sql.push(") GROUP BY b ORDER BY b");
-        let rows: Vec<(i64, i64, i64, i64, i64)> = sql
-            .build_query_as()
-            .fetch_all(&self.pools().await?.reader)
-            .await?;
+        push_minute_counts(&mut sql, range, scope);
+        sql.push(") t GROUP BY 1 ORDER BY 1");
+        let rows: Vec<(i64, i64, i64, i64, i64)> = if scope == Scope::Nothing {
+            Vec::new()
+        } else {
+            self.fetch_all(sql).await?
+        };
         let mut rows = rows.into_iter().peekable();
         let mut buckets = Vec::new();
         let first_minute = range.from_us.div_euclid(MINUTE_US);

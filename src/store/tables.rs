@@ -2,10 +2,12 @@
 //! (queries by status), and per hour and per day (by name, by client, and blocked queries by
 //! client and list). Writing, reading and retention take their names from here, and reading
 //! picks its sources here: whole days, whole hours or minutes from the counts, and the raw rows
-//! of the partial units at a range's edges, so that every range is exact.
+//! of the partial units at a range's edges, so that every range is exact. On PostgreSQL every
+//! counts table also has `instance_id` in its key (instances never touch each other's counts),
+//! and a read limited to one instance filters on it.
 
-use sqlx::{QueryBuilder, Sqlite};
-
+use super::Scope;
+use super::sql::{Dialect, Sql};
 use super::time::{DAY_US, HOUR_US, MINUTE_US, TimeRange};
 use crate::dns::outcome::Status;
 
@@ -73,24 +75,33 @@ impl Period {
     /// tables are keyed time first, so the range is one stretch of the primary key, grouped in
     /// memory; `+` stops SQLite from walking the by-name index instead (it does so to save that
     /// grouping, and `NOT INDEXED` does not stop it on these tables), which is several times
-    /// slower. Daily tables are keyed name first and stream in key order.
-    fn group_prefix(&self) -> &'static str {
-        if self.time_first { "+" } else { "" }
+    /// slower. Daily tables are keyed name first and stream in key order. PostgreSQL plans
+    /// this well by itself.
+    fn group_prefix(&self, dialect: Dialect) -> &'static str {
+        if self.time_first && dialect == Dialect::Sqlite {
+            "+"
+        } else {
+            ""
+        }
     }
 
-    /// The retention statements for this period's tables: each deletes counts of periods that
-    /// ended before the bound cutoff (`?1`, in this period's unit).
-    pub fn retention_sql(&self) -> [String; 3] {
-        [self.domains, self.clients, self.client_lists].map(|table| {
-            let unit = self.unit;
-            if self.time_first {
-                format!(
-                    "DELETE FROM {table} WHERE {unit} = (SELECT MIN({unit}) FROM {table}) AND {unit} < ?1"
-                )
-            } else {
-                format!("DELETE FROM {table} WHERE {unit} < ?1")
-            }
-        })
+    /// This period's tables.
+    pub fn tables(&self) -> [&'static str; 3] {
+        [self.domains, self.clients, self.client_lists]
+    }
+
+    /// `sql` completed into the retention statement of `table`: it deletes counts of periods
+    /// that ended before `cutoff` (in this period's unit); hourly tables one hour per step.
+    pub fn retention_sql(&self, mut sql: Sql, table: &str, cutoff: i64) -> Sql {
+        let unit = self.unit;
+        sql.push(format_args!("DELETE FROM {table} WHERE {unit} < "))
+            .push_bind(cutoff);
+        if self.time_first {
+            sql.push(format_args!(
+                " AND {unit} = (SELECT MIN({unit}) FROM {table})"
+            ));
+        }
+        sql
     }
 }
 
@@ -103,10 +114,17 @@ pub(super) struct Sources {
     hours: Vec<(i64, i64)>,
     /// Partial hours at the edges, from the raw rows (µs).
     raw: Vec<(i64, i64)>,
+    /// Which instance's counts, when not every instance's.
+    instance: Option<i64>,
 }
 
 impl Sources {
-    pub fn of(range: TimeRange) -> Self {
+    /// The sources of `range`, within `scope` (not [`Scope::Nothing`], which reads nothing).
+    pub fn of(range: TimeRange, scope: Scope) -> Self {
+        let instance = match scope {
+            Scope::Instance(id) => Some(id),
+            Scope::All | Scope::Nothing => None,
+        };
         let split = range.split(HOUR_US);
         let raw = split.partial;
         let Some((first, end)) = split.whole else {
@@ -114,6 +132,7 @@ impl Sources {
                 days: None,
                 hours: Vec::new(),
                 raw,
+                instance,
             };
         };
         if (end - first) * HOUR_US <= 2 * DAY_US {
@@ -121,6 +140,7 @@ impl Sources {
                 days: None,
                 hours: vec![(first, end)],
                 raw,
+                instance,
             };
         }
         let whole_hours = TimeRange {
@@ -137,7 +157,13 @@ impl Sources {
             days: days.whole,
             hours,
             raw,
+            instance,
         }
+    }
+
+    /// The instance the reads are limited to, if any.
+    pub fn instance(&self) -> Option<i64> {
+        self.instance
     }
 
     fn periods(&self) -> impl Iterator<Item = (&'static Period, (i64, i64))> + '_ {
@@ -148,7 +174,7 @@ impl Sources {
 
     /// Pushes a `UNION ALL` of rows `(id)`: every `subject` seen in this range, some more than
     /// once (count them with `COUNT(DISTINCT id)`: one pass that dedups everything at once).
-    pub fn push_ids(&self, sql: &mut QueryBuilder<Sqlite>, subject: Subject) {
+    pub fn push_ids(&self, sql: &mut Sql, subject: Subject) {
         let column = subject.column();
         let mut union = Union::default();
         for (period, (first, end)) in self.periods() {
@@ -161,13 +187,15 @@ impl Sources {
             .push_bind(first)
             .push(format_args!(" AND {unit} < "))
             .push_bind(end);
+            push_instance(sql, self.instance);
         }
         for (from, to) in &self.raw {
             union.next(sql);
             sql.push(format_args!("SELECT {column} AS id FROM queries WHERE "));
             push_time_range(sql, *from, *to);
+            push_instance(sql, self.instance);
         }
-        union.finish(sql, "SELECT 0 AS id");
+        union.finish(sql, "SELECT CAST(0 AS BIGINT) AS id");
     }
 
     /// Pushes a `UNION ALL` of rows `(id, n)`, or `(id, n, blocked)` for
@@ -175,17 +203,19 @@ impl Sources {
     /// status for [`Count::Only`]), `blocked` of them blocked. Each part is grouped on its own
     /// (hourly tables by `+id`, see [`Period::group_prefix`]), so the outer query sums a few
     /// rows per `id`.
-    pub fn push_counts(&self, sql: &mut QueryBuilder<Sqlite>, subject: Subject, count: Count) {
+    pub fn push_counts(&self, sql: &mut Sql, subject: Subject, count: Count) {
         let column = subject.column();
         let mut union = Union::default();
         for (period, (first, end)) in self.periods() {
             union.next(sql);
             let unit = period.unit;
-            sql.push(format_args!("SELECT {column} AS id, SUM(count) AS n"));
+            sql.push(format_args!(
+                "SELECT {column} AS id, CAST(SUM(count) AS BIGINT) AS n"
+            ));
             if count == Count::AllAndBlocked {
-                sql.push(", SUM(CASE WHEN status = ")
+                sql.push(", CAST(SUM(CASE WHEN status = ")
                     .push_bind(Status::Blocked.code())
-                    .push(" THEN count ELSE 0 END) AS blocked");
+                    .push(" THEN count ELSE 0 END) AS BIGINT) AS blocked");
             }
             sql.push(format_args!(
                 " FROM {} WHERE {unit} >= ",
@@ -194,32 +224,37 @@ impl Sources {
             .push_bind(first)
             .push(format_args!(" AND {unit} < "))
             .push_bind(end);
+            push_instance(sql, self.instance);
             count.push_filter(sql);
-            sql.push(format_args!(" GROUP BY {}{column}", period.group_prefix()));
+            let prefix = period.group_prefix(sql.dialect());
+            sql.push(format_args!(" GROUP BY {prefix}{column}"));
         }
         for (from, to) in &self.raw {
             union.next(sql);
             sql.push(format_args!("SELECT {column} AS id, COUNT(*) AS n"));
             if count == Count::AllAndBlocked {
-                sql.push(", SUM(status = ")
+                sql.push(", CAST(SUM(CASE WHEN status = ")
                     .push_bind(Status::Blocked.code())
-                    .push(") AS blocked");
+                    .push(" THEN 1 ELSE 0 END) AS BIGINT) AS blocked");
             }
             sql.push(" FROM queries WHERE ");
             push_time_range(sql, *from, *to);
+            push_instance(sql, self.instance);
             count.push_filter(sql);
             sql.push(format_args!(" GROUP BY {column}"));
         }
         let empty = match count {
-            Count::AllAndBlocked => "SELECT 0 AS id, 0 AS n, 0 AS blocked",
-            Count::All | Count::Only(_) => "SELECT 0 AS id, 0 AS n",
+            Count::AllAndBlocked => {
+                "SELECT CAST(0 AS BIGINT) AS id, CAST(0 AS BIGINT) AS n, CAST(0 AS BIGINT) AS blocked"
+            }
+            Count::All | Count::Only(_) => "SELECT CAST(0 AS BIGINT) AS id, CAST(0 AS BIGINT) AS n",
         };
         union.finish(sql, empty);
     }
 
     /// Pushes a `UNION ALL` of rows `(client_id, list, category, n)`: `n` blocked queries of a
     /// client by a list in this range (`category` is '' for lists without one).
-    pub fn push_client_lists(&self, sql: &mut QueryBuilder<Sqlite>) {
+    pub fn push_client_lists(&self, sql: &mut Sql) {
         let mut union = Union::default();
         for (period, (first, end)) in self.periods() {
             union.next(sql);
@@ -231,6 +266,7 @@ impl Sources {
             .push_bind(first)
             .push(format_args!(" AND {unit} < "))
             .push_bind(end);
+            push_instance(sql, self.instance);
         }
         for (from, to) in &self.raw {
             union.next(sql);
@@ -239,18 +275,23 @@ impl Sources {
                  FROM queries WHERE ",
             );
             push_time_range(sql, *from, *to);
-            sql.push(" AND list IS NOT NULL GROUP BY client_id, list, category");
+            push_instance(sql, self.instance);
+            sql.push(" AND list IS NOT NULL GROUP BY client_id, list, COALESCE(category, '')");
         }
         union.finish(
             sql,
-            "SELECT 0 AS client_id, '' AS list, '' AS category, 0 AS n",
+            "SELECT CAST(0 AS BIGINT) AS client_id, '' AS list, '' AS category, CAST(0 AS BIGINT) AS n",
         );
     }
 }
 
 /// Pushes a `UNION ALL` of rows `(minute, status, n)` for `range`: the per-minute counts of its
 /// whole minutes, and the raw rows of the partial minutes at its edges.
-pub(super) fn push_minute_counts(sql: &mut QueryBuilder<Sqlite>, range: TimeRange) {
+pub(super) fn push_minute_counts(sql: &mut Sql, range: TimeRange, scope: Scope) {
+    let instance = match scope {
+        Scope::Instance(id) => Some(id),
+        Scope::All | Scope::Nothing => None,
+    };
     let split = range.split(MINUTE_US);
     let mut union = Union::default();
     if let Some((first, end)) = split.whole {
@@ -261,6 +302,7 @@ pub(super) fn push_minute_counts(sql: &mut QueryBuilder<Sqlite>, range: TimeRang
         .push_bind(first)
         .push(" AND minute < ")
         .push_bind(end);
+        push_instance(sql, instance);
     }
     for (from, to) in split.partial {
         union.next(sql);
@@ -268,17 +310,28 @@ pub(super) fn push_minute_counts(sql: &mut QueryBuilder<Sqlite>, range: TimeRang
             "SELECT time_us / {MINUTE_US} AS minute, status, COUNT(*) AS n FROM queries WHERE "
         ));
         push_time_range(sql, from, to);
-        sql.push(" GROUP BY minute, status");
+        push_instance(sql, instance);
+        sql.push(format_args!(" GROUP BY time_us / {MINUTE_US}, status"));
     }
-    union.finish(sql, "SELECT 0 AS minute, 0 AS status, 0 AS n");
+    union.finish(
+        sql,
+        "SELECT CAST(0 AS BIGINT) AS minute, CAST(0 AS BIGINT) AS status, CAST(0 AS BIGINT) AS n",
+    );
 }
 
 /// `time_us >= from AND time_us < to`, bound.
-pub(super) fn push_time_range(sql: &mut QueryBuilder<Sqlite>, from: i64, to: i64) {
+pub(super) fn push_time_range(sql: &mut Sql, from: i64, to: i64) {
     sql.push("time_us >= ")
         .push_bind(from)
         .push(" AND time_us < ")
         .push_bind(to);
+}
+
+/// `AND instance_id = ?` when reading one instance's rows (only PostgreSQL rows have one).
+pub(super) fn push_instance(sql: &mut Sql, instance: Option<i64>) {
+    if let Some(id) = instance {
+        sql.push(" AND instance_id = ").push_bind(id);
+    }
 }
 
 /// What [`Sources::push_counts`] counts.
@@ -292,7 +345,7 @@ pub(super) enum Count {
 }
 
 impl Count {
-    fn push_filter(self, sql: &mut QueryBuilder<Sqlite>) {
+    fn push_filter(self, sql: &mut Sql) {
         if let Self::Only(status) = self {
             sql.push(" AND status = ").push_bind(status.code());
         }
@@ -306,7 +359,7 @@ struct Union {
 }
 
 impl Union {
-    fn next(&mut self, sql: &mut QueryBuilder<Sqlite>) {
+    fn next(&mut self, sql: &mut Sql) {
         if self.parts > 0 {
             sql.push(" UNION ALL ");
         }
@@ -314,9 +367,9 @@ impl Union {
     }
 
     /// Pushes `empty` (filtered to no rows) when there was no part, so the SQL stays valid.
-    fn finish(self, sql: &mut QueryBuilder<Sqlite>, empty: &str) {
+    fn finish(self, sql: &mut Sql, empty: &str) {
         if self.parts == 0 {
-            sql.push(empty).push(" WHERE 0");
+            sql.push(empty).push(" WHERE 1 = 0");
         }
     }
 }
@@ -329,7 +382,7 @@ mod tests {
     fn long_ranges_read_whole_days_then_whole_hours_then_raw_edges() {
         let from_us = 10 * DAY_US + 5 * HOUR_US + 30 * MINUTE_US;
         let to_us = 14 * DAY_US + 2 * HOUR_US + MINUTE_US;
-        let sources = Sources::of(TimeRange { from_us, to_us });
+        let sources = Sources::of(TimeRange { from_us, to_us }, Scope::All);
         assert_eq!(sources.days, Some((11, 14)));
         assert_eq!(
             sources.hours,
@@ -342,10 +395,13 @@ mod tests {
                 (14 * DAY_US + 2 * HOUR_US, to_us)
             ]
         );
-        let short = Sources::of(TimeRange {
-            from_us: HOUR_US + 1,
-            to_us: 3 * HOUR_US,
-        });
+        let short = Sources::of(
+            TimeRange {
+                from_us: HOUR_US + 1,
+                to_us: 3 * HOUR_US,
+            },
+            Scope::All,
+        );
         assert_eq!(short.days, None);
         assert_eq!(short.hours, vec![(2, 3)]);
         assert_eq!(short.raw, vec![(HOUR_US + 1, 2 * HOUR_US)]);

@@ -9,12 +9,12 @@ use std::time::Duration;
 use hickory_proto::rr::RecordType;
 use serde_json::{Value, json};
 
+use crate::on_both_stores;
 use crate::support::*;
 
-#[tokio::test]
-async fn every_query_becomes_a_row_with_its_outcome() {
+async fn every_query_becomes_a_row_with_its_outcome(backend: Backend) {
     let upstream = Upstream::start().await;
-    let hush = start_logged(upstream.addr, "tracker.example.com\n", "").await;
+    let hush = start_logged_on(&backend, upstream.addr, "tracker.example.com\n", "").await;
     udp_query(hush.dns, "www.example.com.", RecordType::A).await;
     udp_query(hush.dns, "www.example.com.", RecordType::A).await;
     udp_query(hush.dns, "ads.tracker.example.com.", RecordType::AAAA).await;
@@ -48,10 +48,9 @@ async fn every_query_becomes_a_row_with_its_outcome() {
     assert_eq!(rows[4]["upstream"], format!("udp://{}", upstream.addr));
     assert_eq!(rows[3]["upstream"], Value::Null);
 }
-#[tokio::test]
-async fn filters_and_cursor_paging_without_gaps_or_repeats() {
+async fn filters_and_cursor_paging_without_gaps_or_repeats(backend: Backend) {
     let upstream = Upstream::start().await;
-    let hush = start_logged(upstream.addr, "tracker.example.com\n", "").await;
+    let hush = start_logged_on(&backend, upstream.addr, "tracker.example.com\n", "").await;
     for i in 0..25 {
         udp_query(
             hush.dns,
@@ -129,10 +128,9 @@ async fn filters_and_cursor_paging_without_gaps_or_repeats() {
         assert_eq!(count(&body), expected, "{query}");
     }
 }
-#[tokio::test]
-async fn stats_equal_what_was_sent() {
+async fn stats_equal_what_was_sent(backend: Backend) {
     let upstream = Upstream::start().await;
-    let hush = start_logged(upstream.addr, "tracker.example.com\n", "").await;
+    let hush = start_logged_on(&backend, upstream.addr, "tracker.example.com\n", "").await;
     for _ in 0..3 {
         udp_query(hush.dns, "www.example.com.", RecordType::A).await; // 1 forwarded, 2 cached
     }
@@ -202,10 +200,9 @@ async fn stats_equal_what_was_sent() {
 }
 /// Five queries, a moment `t` within the same minute and hour, five more: every statistic
 /// asked for `from = t` counts the second five only, and for `to = t` the first five only.
-#[tokio::test]
-async fn statistics_are_exact_to_the_requested_window() {
+async fn statistics_are_exact_to_the_requested_window(backend: Backend) {
     let upstream = Upstream::start().await;
-    let hush = start_logged(upstream.addr, "tracker.example.com\n", "").await;
+    let hush = start_logged_on(&backend, upstream.addr, "tracker.example.com\n", "").await;
     // Stay clear of a minute's end, so `t` shares its minute (and hour) with the first five:
     // whole-minute counts alone would then count all ten.
     let now = std::time::SystemTime::now();
@@ -293,10 +290,9 @@ async fn statistics_are_exact_to_the_requested_window() {
     );
 }
 
-#[tokio::test]
-async fn shutdown_writes_every_queued_row() {
+async fn shutdown_writes_every_queued_row(backend: Backend) {
     let upstream = Upstream::start().await;
-    let hush = start_logged(upstream.addr, "tracker.example.com\n", "").await;
+    let hush = start_logged_on(&backend, upstream.addr, "tracker.example.com\n", "").await;
     let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let sent = 400;
     let mut buf = vec![0; 4096];
@@ -318,9 +314,7 @@ async fn shutdown_writes_every_queued_row() {
         hush: running, dir, ..
     } = hush;
     running.shutdown().await;
-    let store = hush::store::Store::open(&dir.path().join("history.db"))
-        .await
-        .unwrap();
+    let store = open_store(&backend, dir.path()).await;
     let page = store
         .queries(&hush::store::QueryFilter {
             limit: 1000,
@@ -330,11 +324,10 @@ async fn shutdown_writes_every_queued_row() {
         .unwrap();
     assert_eq!(page.rows.len(), sent);
 }
-#[tokio::test]
-async fn retention_deletes_old_rows_in_batches() {
-    use hush::store::{Interner, QueryFilter, QueryRow, Store, TimeRange};
+async fn retention_deletes_old_rows_in_batches(backend: Backend) {
+    use hush::store::{Interner, QueryFilter, QueryRow, TimeRange};
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("retention.db")).await.unwrap();
+    let store = open_store(&backend, dir.path()).await;
     let now = hush::store::time::unix_micros(std::time::SystemTime::now());
     let day = 86_400_000_000i64;
     let mut rows: Vec<QueryRow> = (0..120)
@@ -382,8 +375,7 @@ async fn retention_deletes_old_rows_in_batches() {
         "old per-minute counts go too"
     );
 }
-#[tokio::test]
-async fn the_report_shows_who_phones_home() {
+async fn the_report_shows_who_phones_home(backend: Backend) {
     let upstream = Upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -408,7 +400,7 @@ async fn the_report_shows_who_phones_home() {
     )
     .unwrap();
     let extra = "[blocking]\nlists = [\"xiaomi.txt\", \"ads.txt\", { path = \"plain.txt\", name = \"Plain\" }, \"resolvers.txt\", { path = \"more.txt\", vendor = \"Xiaomi\", category = \"telemetry\" }]\n";
-    let hush = start_logged_in(dir, upstream.addr, extra).await;
+    let hush = start_logged_in_on(&backend, dir, upstream.addr, extra).await;
     let phone = "127.0.0.2";
     for name in [
         "a.tracker.example.com.",
@@ -483,10 +475,10 @@ async fn the_report_shows_who_phones_home() {
     let (status, _) = hush.get("/api/report/clients?from=banana").await;
     assert_eq!(status, 400);
 }
-#[tokio::test]
-async fn privacy_options_keep_counts_but_not_devices_or_names() {
+async fn privacy_options_keep_counts_but_not_devices_or_names(backend: Backend) {
     let upstream = Upstream::start().await;
-    let hush = start_logged(
+    let hush = start_logged_on(
+        &backend,
         upstream.addr,
         "tracker.example.com\n",
         "anonymize_clients = true\nlog_names = false\n",
@@ -520,11 +512,10 @@ async fn privacy_options_keep_counts_but_not_devices_or_names() {
         "addresses are not stored"
     );
 }
-#[tokio::test]
-async fn a_rare_name_pages_across_hours_newest_first_without_gaps() {
-    use hush::store::{Interner, QueryFilter, Store};
+async fn a_rare_name_pages_across_hours_newest_first_without_gaps(backend: Backend) {
+    use hush::store::{Interner, QueryFilter};
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("hours.db")).await.unwrap();
+    let store = open_store(&backend, dir.path()).await;
     let hour = 3_600_000_000i64;
     let start = (hush::store::time::unix_micros(std::time::SystemTime::now()) / hour - 10) * hour;
     // Three rare rows in each of hours 1, 3, 4 and 7, among busy traffic; one more row of hour 3,
@@ -612,3 +603,15 @@ pub fn row(time_us: i64, domain: &str) -> hush::store::QueryRow {
         duration_us: 100,
     }
 }
+
+on_both_stores!(
+    every_query_becomes_a_row_with_its_outcome,
+    filters_and_cursor_paging_without_gaps_or_repeats,
+    stats_equal_what_was_sent,
+    statistics_are_exact_to_the_requested_window,
+    shutdown_writes_every_queued_row,
+    retention_deletes_old_rows_in_batches,
+    the_report_shows_who_phones_home,
+    privacy_options_keep_counts_but_not_devices_or_names,
+    a_rare_name_pages_across_hours_newest_first_without_gaps,
+);

@@ -208,7 +208,7 @@ async fn an_oversized_download_is_refused_and_the_copy_kept() {
     use hush::lists::download::{Downloader, Fetch};
     let (http, server, _task) = start_list_server("a.example.com\nb.example.com\n").await;
     let dir = tempfile::tempdir().unwrap();
-    let cache = ListCache::beside(&dir.path().join("hush.db"));
+    let cache = ListCache::in_dir(dir.path());
     let dns = hush::config::DnsConfig {
         upstreams: Vec::new(),
         upstream_timeout: hush::config::HumanDuration(Duration::from_secs(1)),

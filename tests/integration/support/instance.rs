@@ -258,3 +258,43 @@ impl LoggedHush {
         }
     }
 }
+
+/// [`start_logged`] on `backend`'s store.
+pub async fn start_logged_on(
+    backend: &Backend,
+    upstream: SocketAddr,
+    block: &str,
+    extra: &str,
+) -> LoggedHush {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("block.txt"), block).unwrap();
+    start_logged_in_on(backend, dir, upstream, extra).await
+}
+
+/// [`start_logged_in`] on `backend`'s store (`extra` starts inside `[querylog]`, or with a table).
+pub async fn start_logged_in_on(
+    backend: &Backend,
+    dir: tempfile::TempDir,
+    upstream: SocketAddr,
+    extra: &str,
+) -> LoggedHush {
+    let database = format!("database = \"{}\"\n", backend.database());
+    start_logged_in(dir, upstream, &format!("{database}{extra}")).await
+}
+
+/// The store `backend` names, opened directly (its state folder `dir`).
+pub async fn open_store(backend: &Backend, dir: &std::path::Path) -> hush::store::Store {
+    let config = hush::config::QueryLogConfig {
+        database: backend.database().parse().unwrap(),
+        config_dir: dir.to_path_buf(),
+        ..Default::default()
+    };
+    let config = match backend {
+        Backend::Sqlite => hush::config::QueryLogConfig {
+            database: hush::config::DatabaseLocation::File(dir.join("history.db")),
+            ..config
+        },
+        Backend::Postgres(_) => config,
+    };
+    hush::store::Store::for_config(&config).await.unwrap()
+}

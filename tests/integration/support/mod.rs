@@ -5,6 +5,7 @@ mod browser;
 mod client;
 mod instance;
 mod namespace;
+mod postgres;
 mod signed;
 mod tls;
 mod upstream;
@@ -13,6 +14,7 @@ pub use browser::*;
 pub use client::*;
 pub use instance::*;
 pub use namespace::*;
+pub use postgres::*;
 pub use signed::*;
 pub use tls::*;
 pub use upstream::*;
@@ -42,4 +44,27 @@ pub fn corpus(relative: &str) -> Option<std::path::PathBuf> {
         );
         None
     }
+}
+
+/// Runs each named test body (an `async fn(Backend)`) twice: on a SQLite file and on a fresh
+/// database of a private PostgreSQL cluster (skipped with a note where PostgreSQL is missing).
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    if let Some(backend) = $crate::support::Backend::postgres() {
+                        super::$name(backend).await
+                    }
+                }
+            }
+        )*
+    };
 }

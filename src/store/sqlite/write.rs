@@ -1,21 +1,19 @@
-//! Writing the query history: a batch of rows becomes one transaction that interns new names
-//! and clients, inserts the rows with multi-row statements, and adds the batch to the
-//! per-minute, per-hour and per-day counts. Retention deletes old rows in small batches so it never stalls writing.
+//! Writing a batch into SQLite: one transaction that interns new names and clients, inserts the
+//! rows with multi-row statements of a fixed size (the prepared statement is reused), and adds
+//! the batch's [`BatchCounts`] to the counts tables.
 
-use std::collections::HashMap as StdHashMap;
 use std::sync::OnceLock;
 
 use sqlx::query_builder::Separated;
 use sqlx::{AssertSqlSafe, QueryBuilder, SqlSafeStr, Sqlite, SqliteConnection};
 
-use super::row::QueryRow;
-use super::tables::{DAILY, HOURLY, MINUTE_COUNTS, PERIODS, Subject};
-use super::time::MINUTE_US;
-use super::{Store, StoreError};
-
-/// The writer's maps are keyed by names and small integers it made itself: a fast hash serves
-/// (the standard SipHash was a visible share of the writer's time).
-type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
+use super::SqliteStore;
+use crate::store::StoreError;
+use crate::store::batch::{
+    BatchCounts, Dictionary, HashMap, Interner, ListKey, client_key, split_client_key,
+};
+use crate::store::row::QueryRow;
+use crate::store::tables::{MINUTE_COUNTS, PERIODS, Subject};
 
 /// Rows per INSERT statement: 500 rows × 13 values stays far below SQLite's 32,766 variables,
 /// and a fixed size lets the statement cache reuse the prepared statement.
@@ -40,9 +38,6 @@ fn full_row_insert() -> &'static str {
     SQL.get_or_init(|| row_insert(ROWS_PER_STATEMENT))
 }
 
-/// Names kept in the interner before it is emptied: bounds memory on a long-running box.
-const MAX_INTERNED: usize = 200_000;
-
 /// A counts-table key: its values are bound in column order.
 trait CountKey: Eq + std::hash::Hash {
     fn bind(&self, values: &mut Separated<'_, Sqlite, &'static str>);
@@ -56,16 +51,6 @@ impl<const N: usize> CountKey for [i64; N] {
     }
 }
 
-/// Blocked queries of one client from one list in one hour or day. Borrowed from the rows: a
-/// batch has few distinct keys but many rows, so strings are copied per key, not per row.
-#[derive(PartialEq, Eq, Hash)]
-struct ListKey<'a> {
-    period: i64,
-    client: i64,
-    list: &'a str,
-    category: &'a str,
-}
-
 impl CountKey for ListKey<'_> {
     fn bind(&self, values: &mut Separated<'_, Sqlite, &'static str>) {
         values
@@ -73,32 +58,6 @@ impl CountKey for ListKey<'_> {
             .push_bind(self.client)
             .push_bind(self.list.to_owned())
             .push_bind(self.category.to_owned());
-    }
-}
-
-/// Ids of names and clients already in the database, so most rows need no lookup. A client
-/// is keyed by [`client_key`].
-#[derive(Debug, Default)]
-pub struct Interner {
-    domains: HashMap<String, i64>,
-    clients: HashMap<String, i64>,
-    /// The store generation these ids belong to.
-    generation: u64,
-}
-
-/// Which interned table a value belongs to.
-#[derive(Clone, Copy)]
-enum Dictionary {
-    Domains,
-    Clients,
-}
-
-/// A client's key in the interner: its address, and its device name after a space when it has
-/// one (neither an address nor a device name holds a space).
-fn client_key(row: &QueryRow) -> String {
-    match &row.client_name {
-        Some(name) => format!("{} {name}", row.client),
-        None => row.client.clone(),
     }
 }
 
@@ -118,7 +77,7 @@ impl Dictionary {
                 values.push_bind(key.to_owned());
             }
             Self::Clients => {
-                let (address, name) = key.split_once(' ').unwrap_or((key, ""));
+                let (address, name) = split_client_key(key);
                 values
                     .push_bind(address.to_owned())
                     .push_bind(name.to_owned());
@@ -138,7 +97,7 @@ impl Dictionary {
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// Writes `rows` in one transaction. On error nothing is written and `interner` is
     /// unchanged, so the same batch can be retried.
     pub async fn insert_batch(
@@ -150,19 +109,13 @@ impl Store {
             return Ok(());
         }
         let pools = self.pools().await?;
-        let generation = self.generation();
-        if interner.generation != generation {
-            *interner = Interner {
-                generation,
-                ..Interner::default()
-            };
-        }
+        interner.check_generation(self.generation());
         let mut tx = pools.writer.begin().await?;
         let domains = resolve_ids(
             &mut tx,
             Dictionary::Domains,
             rows.iter().map(|r| r.domain.as_str()),
-            &interner.domains,
+            interner.known(Dictionary::Domains),
         )
         .await?;
         let client_keys: Vec<String> = rows.iter().map(client_key).collect();
@@ -170,17 +123,20 @@ impl Store {
             &mut tx,
             Dictionary::Clients,
             client_keys.iter().map(String::as_str),
-            &interner.clients,
+            interner.known(Dictionary::Clients),
         )
         .await?;
-        let id_of = |map: &HashMap<String, i64>, known: &HashMap<String, i64>, key: &str| {
-            known
-                .get(key)
-                .or_else(|| map.get(key))
-                .copied()
-                .unwrap_or(0)
-        };
-        let keyed: Vec<(&QueryRow, &String)> = rows.iter().zip(&client_keys).collect();
+        let ids: Vec<(i64, i64)> = rows
+            .iter()
+            .zip(&client_keys)
+            .map(|(row, client)| {
+                (
+                    interner.id(Dictionary::Domains, &domains, &row.domain),
+                    interner.id(Dictionary::Clients, &clients, client),
+                )
+            })
+            .collect();
+        let keyed: Vec<(&QueryRow, &(i64, i64))> = rows.iter().zip(&ids).collect();
         // The statement text of a full chunk is made once; only the last chunk can be shorter.
         for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
             let sql = if chunk.len() == ROWS_PER_STATEMENT {
@@ -189,11 +145,11 @@ impl Store {
                 AssertSqlSafe(row_insert(chunk.len())).into_sql_str()
             };
             let mut insert = sqlx::query(sql);
-            for (row, client) in chunk {
+            for (row, (domain, client)) in chunk {
                 insert = insert
                     .bind(row.time_us)
-                    .bind(id_of(&clients, &interner.clients, client))
-                    .bind(id_of(&domains, &interner.domains, &row.domain))
+                    .bind(*client)
+                    .bind(*domain)
                     .bind(i64::from(row.qtype))
                     .bind(row.status.code())
                     .bind(i64::from(row.rcode))
@@ -207,37 +163,13 @@ impl Store {
             }
             insert.execute(&mut *tx).await?;
         }
-        let mut minutes: HashMap<[i64; 2], i64> = HashMap::default();
-        // Per period (hourly, daily) and subject (domain, client): [period, id, status] counts.
-        let mut periods: [[HashMap<[i64; 3], i64>; 2]; 2] = Default::default();
-        let mut client_lists: [HashMap<ListKey, i64>; 2] = Default::default();
-        for (row, client) in &keyed {
-            let status = row.status.code();
-            *minutes
-                .entry([row.time_us.div_euclid(MINUTE_US), status])
-                .or_default() += 1;
-            let domain = id_of(&domains, &interner.domains, &row.domain);
-            let client = id_of(&clients, &interner.clients, client);
-            for (i, period) in PERIODS.iter().enumerate() {
-                let number = row.time_us.div_euclid(period.size_us);
-                for (counts, id) in periods[i].iter_mut().zip([domain, client]) {
-                    *counts.entry([number, id, status]).or_default() += 1;
-                }
-                if let Some(list) = &row.list {
-                    let key = ListKey {
-                        period: number,
-                        client,
-                        list,
-                        category: row.category.as_deref().unwrap_or_default(),
-                    };
-                    *client_lists[i].entry(key).or_default() += 1;
-                }
-            }
-        }
-        add_counts(&mut tx, MINUTE_COUNTS, "minute, status", minutes).await?;
-        for ((period, by_subject), lists) in PERIODS.iter().zip(periods).zip(client_lists) {
+        let counts = BatchCounts::of(rows, &ids);
+        add_counts(&mut tx, MINUTE_COUNTS, "minute, status", counts.minutes).await?;
+        for ((period, by_subject), lists) in
+            PERIODS.iter().zip(counts.periods).zip(counts.client_lists)
+        {
             let unit = period.unit;
-            for (subject, counts) in [Subject::Domain, Subject::Client]
+            for (subject, sums) in [Subject::Domain, Subject::Client]
                 .into_iter()
                 .zip(by_subject)
             {
@@ -246,7 +178,7 @@ impl Store {
                     &mut tx,
                     subject.table(period),
                     &format!("{unit}, {column}, status"),
-                    counts,
+                    sums,
                 )
                 .await?;
             }
@@ -259,48 +191,8 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        if interner.domains.len() + domains.len() > MAX_INTERNED {
-            interner.domains.clear();
-        }
-        if interner.clients.len() + clients.len() > MAX_INTERNED {
-            interner.clients.clear();
-        }
-        interner.domains.extend(domains);
-        interner.clients.extend(clients);
+        interner.remember(domains, clients);
         Ok(())
-    }
-
-    /// One small step of retention: deletes up to `batch` query rows older than `cutoff_us`,
-    /// the per-minute counts before it, and the oldest hour (day) of hourly (daily) counts if it
-    /// ended before it. Returns the rows deleted; call again until it returns 0.
-    pub async fn delete_older_than(&self, cutoff_us: i64, batch: i64) -> Result<u64, StoreError> {
-        let mut deleted = sqlx::query(
-            "DELETE FROM queries WHERE id IN (SELECT id FROM queries WHERE time_us < ?1 ORDER BY id LIMIT ?2)",
-        )
-        .bind(cutoff_us)
-        .bind(batch)
-        .execute(&self.pools().await?.writer)
-        .await?
-        .rows_affected();
-        deleted +=
-            QueryBuilder::<Sqlite>::new(format!("DELETE FROM {MINUTE_COUNTS} WHERE minute < ?1"))
-                .build()
-                .bind(cutoff_us.div_euclid(MINUTE_US))
-                .execute(&self.pools().await?.writer)
-                .await?
-                .rows_affected();
-        for period in [&HOURLY, &DAILY] {
-            let cutoff = cutoff_us.div_euclid(period.size_us);
-            for sql in period.retention_sql() {
-                deleted += QueryBuilder::<Sqlite>::new(sql)
-                    .build()
-                    .bind(cutoff)
-                    .execute(&self.pools().await?.writer)
-                    .await?
-                    .rows_affected();
-            }
-        }
-        Ok(deleted)
     }
 }
 

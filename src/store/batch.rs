@@ -1,0 +1,151 @@
+//! What a batch of query rows adds beside the rows themselves, the same for both engines: the
+//! ids of names and clients ([`Interner`], so most rows need no lookup), and the batch's sums
+//! for the per-minute, per-hour and per-day counts tables ([`BatchCounts`]).
+
+use std::collections::HashMap as StdHashMap;
+
+use super::row::QueryRow;
+use super::tables::PERIODS;
+use super::time::MINUTE_US;
+
+/// The writer's maps are keyed by names and small integers it made itself: a fast hash serves
+/// (the standard SipHash was a visible share of the writer's time).
+pub(super) type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
+
+/// Names kept in the interner before it is emptied: bounds memory on a long-running box.
+const MAX_INTERNED: usize = 200_000;
+
+/// Ids of names and clients already in the database, so most rows need no lookup. A client
+/// is keyed by [`client_key`].
+#[derive(Debug, Default)]
+pub struct Interner {
+    pub(super) domains: HashMap<String, i64>,
+    pub(super) clients: HashMap<String, i64>,
+    /// The writing instance's id, once known (PostgreSQL).
+    pub(super) instance: Option<i64>,
+    /// The connection generation these ids belong to (SQLite reopens a replaced file).
+    pub(super) generation: u64,
+}
+
+impl Interner {
+    /// Forgets every id when they were cached for another connection generation.
+    pub(super) fn check_generation(&mut self, generation: u64) {
+        if self.generation != generation {
+            *self = Self {
+                generation,
+                ..Self::default()
+            };
+        }
+    }
+
+    /// The id of `key` in `map` (a batch's new ids) or among the known ones; 0 if neither.
+    pub(super) fn id(
+        &self,
+        dictionary: Dictionary,
+        fresh: &HashMap<String, i64>,
+        key: &str,
+    ) -> i64 {
+        let known = match dictionary {
+            Dictionary::Domains => &self.domains,
+            Dictionary::Clients => &self.clients,
+        };
+        known
+            .get(key)
+            .or_else(|| fresh.get(key))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub(super) fn known(&self, dictionary: Dictionary) -> &HashMap<String, i64> {
+        match dictionary {
+            Dictionary::Domains => &self.domains,
+            Dictionary::Clients => &self.clients,
+        }
+    }
+
+    /// Keeps a committed batch's new ids, emptying a map that grew past [`MAX_INTERNED`].
+    pub(super) fn remember(
+        &mut self,
+        domains: HashMap<String, i64>,
+        clients: HashMap<String, i64>,
+    ) {
+        for (known, fresh) in [(&mut self.domains, domains), (&mut self.clients, clients)] {
+            if known.len() + fresh.len() > MAX_INTERNED {
+                known.clear();
+            }
+            known.extend(fresh);
+        }
+    }
+}
+
+/// Which interned table a value belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dictionary {
+    Domains,
+    Clients,
+}
+
+/// A client's key in the interner: its address, and its device name after a space when it has
+/// one (neither an address nor a device name holds a space).
+pub(super) fn client_key(row: &QueryRow) -> String {
+    match &row.client_name {
+        Some(name) => format!("{} {name}", row.client),
+        None => row.client.clone(),
+    }
+}
+
+/// A client key split back into address and device name ('' for none).
+pub(super) fn split_client_key(key: &str) -> (&str, &str) {
+    key.split_once(' ').unwrap_or((key, ""))
+}
+
+/// Blocked queries of one client from one list in one hour or day. Borrowed from the rows: a
+/// batch has few distinct keys but many rows, so strings are copied per key, not per row.
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) struct ListKey<'a> {
+    pub period: i64,
+    pub client: i64,
+    pub list: &'a str,
+    pub category: &'a str,
+}
+
+/// One batch's additions to the counts tables.
+#[derive(Default)]
+pub(super) struct BatchCounts<'a> {
+    /// `[minute, status]`.
+    pub minutes: HashMap<[i64; 2], i64>,
+    /// Per period (hourly, daily) and subject (domain, client): `[period, id, status]`.
+    pub periods: [[HashMap<[i64; 3], i64>; 2]; 2],
+    /// Per period (hourly, daily).
+    pub client_lists: [HashMap<ListKey<'a>, i64>; 2],
+}
+
+impl<'a> BatchCounts<'a> {
+    /// Sums `rows`, whose name and client ids are `ids` (in row order).
+    pub fn of(rows: &'a [QueryRow], ids: &[(i64, i64)]) -> Self {
+        let mut counts = Self::default();
+        for (row, &(domain, client)) in rows.iter().zip(ids) {
+            let status = row.status.code();
+            *counts
+                .minutes
+                .entry([row.time_us.div_euclid(MINUTE_US), status])
+                .or_default() += 1;
+            for (i, period) in PERIODS.iter().enumerate() {
+                let number = row.time_us.div_euclid(period.size_us);
+                for (sums, id) in counts.periods[i].iter_mut().zip([domain, client]) {
+                    *sums.entry([number, id, status]).or_default() += 1;
+                }
+                if let Some(list) = &row.list {
+                    let key = ListKey {
+                        period: number,
+                        client,
+                        list,
+                        category: row.category.as_deref().unwrap_or_default(),
+                    };
+                    *counts.client_lists[i].entry(key).or_default() += 1;
+                }
+            }
+        }
+        counts
+    }
+}
