@@ -8,12 +8,12 @@ use hickory_proto::rr::RecordType;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::on_both_stores;
 use crate::support::*;
 
-#[tokio::test]
-async fn injection_strings_are_just_values() {
+async fn injection_strings_are_just_values(backend: Backend) {
     let upstream = Upstream::start().await;
-    let hush = start_logged(upstream.addr, "", "").await;
+    let hush = start_logged_on(&backend, upstream.addr, "", "").await;
     udp_query(hush.dns, "www.example.com.", RecordType::A).await;
     hush.wait_for_rows("", 1).await;
     for evil in [
@@ -27,10 +27,9 @@ async fn injection_strings_are_just_values() {
     }
     hush.wait_for_rows("", 1).await;
 }
-#[tokio::test]
-async fn bad_parameters_are_400_naming_the_parameter() {
+async fn bad_parameters_are_400_naming_the_parameter(backend: Backend) {
     let upstream = Upstream::start().await;
-    let hush = start_logged(upstream.addr, "", "").await;
+    let hush = start_logged_on(&backend, upstream.addr, "", "").await;
     let cases = [
         ("/api/queries?limit=0", "limit"),
         ("/api/queries?limit=abc", "limit"),
@@ -87,10 +86,9 @@ async fn bad_parameters_are_400_naming_the_parameter() {
         "oversized bodies are refused"
     );
 }
-#[tokio::test]
-async fn pausing_blocking_ends_by_itself() {
+async fn pausing_blocking_ends_by_itself(backend: Backend) {
     let upstream = Upstream::start().await;
-    let hush = start_logged(upstream.addr, "tracker.example.com\n", "").await;
+    let hush = start_logged_on(&backend, upstream.addr, "tracker.example.com\n", "").await;
     let blocked =
         || async { answers(&udp_query(hush.dns, "tracker.example.com.", RecordType::A).await) };
     assert_eq!(blocked().await, ["tracker.example.com. A 0.0.0.0"]);
@@ -118,12 +116,11 @@ async fn pausing_blocking_ends_by_itself() {
         .await;
     assert_eq!(status, 400);
 }
-#[tokio::test]
-async fn custom_rules_apply_at_once_and_survive_a_restart() {
+async fn custom_rules_apply_at_once_and_survive_a_restart(backend: Backend) {
     let upstream = Upstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("block.txt"), "tracker.example.com\n").unwrap();
-    let hush = start_logged_in(dir, upstream.addr, "").await;
+    let hush = start_logged_in_on(&backend, dir, upstream.addr, "").await;
     let (status, rule) = hush
         .send(
             Method::POST,
@@ -178,7 +175,7 @@ async fn custom_rules_apply_at_once_and_survive_a_restart() {
         hush: running, dir, ..
     } = hush;
     running.shutdown().await;
-    let hush = start_logged_in(dir, upstream.addr, "").await;
+    let hush = start_logged_in_on(&backend, dir, upstream.addr, "").await;
     assert_eq!(
         answers(&udp_query(hush.dns, "www.example.com.", RecordType::A).await),
         ["www.example.com. A 0.0.0.0"]
@@ -314,3 +311,10 @@ async fn lists_health_and_metrics_report_the_running_state() {
         );
     }
 }
+
+on_both_stores!(
+    injection_strings_are_just_values,
+    bad_parameters_are_400_naming_the_parameter,
+    pausing_blocking_ends_by_itself,
+    custom_rules_apply_at_once_and_survive_a_restart,
+);

@@ -22,4 +22,5 @@ mod openapi;
 mod pihole;
 mod serving;
 mod sessions;
+mod shared;
 mod support;

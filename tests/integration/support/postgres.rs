@@ -4,7 +4,7 @@
 //! process ends. Without PostgreSQL's programs the tests skip with a note.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -150,7 +150,7 @@ impl PgCluster {
     fn pg_ctl_start(&self) -> bool {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
-             -c synchronous_commit=off -c max_connections=300",
+             -c max_connections=300",
             self.port,
             self.data.display()
         );
@@ -271,9 +271,5 @@ impl PgCluster {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-    }
-
-    pub fn data_dir(&self) -> &Path {
-        &self.data
     }
 }
