@@ -7,6 +7,10 @@
 //!    README's figures use 10,000,000) spread over 30 days: summary, top lists, timeline and
 //!    filtered query pages, each the median of several runs, beside a full `COUNT(*)` scan of
 //!    the same table as the same-run reference.
+//!
+//! With `HUSH_BENCH_POSTGRES=postgres://…` (an empty database the bench may fill) both run on
+//! PostgreSQL too, in the same run: the writer beside the SQLite writer, the API reads on the
+//! same generated history beside the SQLite figures.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -24,13 +28,17 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let postgres = std::env::var("HUSH_BENCH_POSTGRES").ok();
     runtime.block_on(async {
-        writer_throughput().await;
+        writer_throughput(postgres.as_deref()).await;
         let rows = std::env::var("HUSH_BENCH_ROWS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(1_000_000u64);
-        api_latency(rows).await;
+        let sqlite = api_latency(rows).await;
+        if let Some(url) = &postgres {
+            postgres_api_latency(url, rows, &sqlite).await;
+        }
     });
 }
 
@@ -82,15 +90,8 @@ fn setting(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-async fn writer_throughput() {
-    let writer_rows = setting("HUSH_BENCH_WRITER_ROWS", 200_000);
-    let batch_size = setting("HUSH_BENCH_BATCH", querylog::MAX_BATCH);
-    let rows = sample_rows(writer_rows);
-    let dir = tempfile::tempdir().expect("temp dir");
-
-    let store = Store::open(&dir.path().join("writer.db"))
-        .await
-        .expect("open store");
+/// Rows/s of `store`'s writer for `rows`, in batches of `batch_size`.
+async fn write_rate(store: &Store, rows: &[QueryRow], batch_size: usize) -> f64 {
     let mut interner = Interner::default();
     let started = Instant::now();
     for batch in rows.chunks(batch_size) {
@@ -99,8 +100,54 @@ async fn writer_throughput() {
             .await
             .expect("insert");
     }
-    let hush_rate = writer_rows as f64 / started.elapsed().as_secs_f64();
+    rows.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A store on the PostgreSQL database `url`, emptied first.
+async fn postgres_store(url: &str) -> Store {
+    let mut db = sqlx::PgConnection::connect(url).await.expect("postgres");
+    for sql in ["DROP SCHEMA public CASCADE", "CREATE SCHEMA public"] {
+        sqlx::query(sql)
+            .execute(&mut db)
+            .await
+            .expect("empty the database");
+    }
+    db.close().await.expect("close");
+    Store::for_config(&postgres_config(url))
+        .await
+        .expect("open postgres store")
+}
+
+fn postgres_config(url: &str) -> hush::config::QueryLogConfig {
+    hush::config::QueryLogConfig {
+        database: url.parse().expect("url"),
+        instance: Some("bench".to_owned()),
+        config_dir: std::env::temp_dir(),
+        ..Default::default()
+    }
+}
+
+async fn writer_throughput(postgres: Option<&str>) {
+    let writer_rows = setting("HUSH_BENCH_WRITER_ROWS", 200_000);
+    let batch_size = setting("HUSH_BENCH_BATCH", querylog::MAX_BATCH);
+    let rows = sample_rows(writer_rows);
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let store = Store::open(&dir.path().join("writer.db"))
+        .await
+        .expect("open store");
+    let hush_rate = write_rate(&store, &rows, batch_size).await;
     store.release().await;
+    let reuse = std::env::var_os("HUSH_BENCH_POSTGRES_REUSE").is_some();
+    let postgres_rate = match postgres {
+        Some(url) if !reuse => {
+            let store = postgres_store(url).await;
+            let rate = write_rate(&store, &rows, batch_size).await;
+            store.release().await;
+            Some(rate)
+        }
+        _ => None,
+    };
 
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("bare.db").display());
     let mut bare = SqliteConnection::connect(&url).await.expect("bare db");
@@ -146,6 +193,10 @@ async fn writer_throughput() {
     println!("  hush insert_batch      {hush_rate:>10.0} rows/s");
     println!("  bare bulk insert (ref) {bare_rate:>10.0} rows/s");
     println!("  ratio hush/ref         {:>10.2}", hush_rate / bare_rate);
+    if let Some(rate) = postgres_rate {
+        println!("  hush on PostgreSQL     {rate:>10.0} rows/s");
+        println!("  ratio PostgreSQL/SQLite{:>10.2}", rate / hush_rate);
+    }
 }
 
 /// Fills a store with `rows` rows over the last 30 days straight in SQL (far faster than the
@@ -224,26 +275,8 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
-async fn api_latency(rows: u64) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    // HUSH_BENCH_DB keeps the generated history at that path and reuses it on the next run
-    // (generating 10M rows takes minutes; the windows are relative to now, so reuse it within
-    // the hour).
-    let path = std::env::var_os("HUSH_BENCH_DB")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| dir.path().join("history.db"));
-    if path.exists() {
-        println!("\nreusing the history in {}", path.display());
-    } else {
-        let started = Instant::now();
-        generate(&path, rows).await;
-        println!(
-            "\ngenerated {rows} rows over 30 days in {:.1}s",
-            started.elapsed().as_secs_f64()
-        );
-    }
-    let store = Store::open(&path).await.expect("open");
-    let now = unix_micros(SystemTime::now());
+/// The API reads every backend is measured with, over `day` and `month` windows ending now.
+fn cases(now: i64) -> Vec<(&'static str, Read)> {
     let day = TimeRange {
         from_us: now - DAY_US,
         to_us: now,
@@ -252,27 +285,13 @@ async fn api_latency(rows: u64) {
         from_us: now - 30 * DAY_US,
         to_us: now,
     };
-
-    let url = format!("sqlite://{}", path.display());
-    let mut db = SqliteConnection::connect(&url).await.expect("connect");
-    let mut times = Vec::new();
-    for _ in 0..8 {
-        let started = Instant::now();
-        let _: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM queries")
-            .fetch_one(&mut db)
-            .await
-            .expect("count");
-        times.push(started.elapsed());
-    }
-    let reference = median(times.split_off(1));
-
     let page = |filter: QueryFilter| {
         Read::Page(QueryFilter {
             limit: 100,
             ..filter
         })
     };
-    let cases = [
+    vec![
         ("summary, 24h", Read::Summary(day)),
         ("summary, 30d", Read::Summary(month)),
         ("top domains, 24h", Read::Top(TopKind::Domains, day)),
@@ -319,27 +338,145 @@ async fn api_latency(rows: u64) {
                 ..Default::default()
             }),
         ),
+    ]
+}
+
+/// The median time of each of [`cases`] on `store`.
+async fn measure(store: &Store) -> Vec<(&'static str, Duration)> {
+    let mut measured = Vec::new();
+    for (name, read) in cases(unix_micros(SystemTime::now())) {
+        let mut times = Vec::new();
+        for _ in 0..8 {
+            let started = Instant::now();
+            read.run(store).await;
+            times.push(started.elapsed());
+        }
+        measured.push((name, median(times.split_off(1))));
+    }
+    measured
+}
+
+/// Fills the PostgreSQL store with `rows` rows like [`generate`] does for SQLite, then times the
+/// same reads beside the SQLite figures of this run (`sqlite`).
+async fn postgres_api_latency(url: &str, rows: u64, sqlite: &[(&'static str, Duration)]) {
+    // HUSH_BENCH_POSTGRES_REUSE=1 reads the history the previous run generated.
+    if std::env::var_os("HUSH_BENCH_POSTGRES_REUSE").is_some() {
+        let store = Store::for_config(&postgres_config(url))
+            .await
+            .expect("open");
+        return report_postgres(&measure(&store).await, sqlite);
+    }
+    let store = postgres_store(url).await;
+    let mut db = sqlx::PgConnection::connect(url).await.expect("postgres");
+    let now = unix_micros(SystemTime::now());
+    let start = now - 30 * DAY_US;
+    let step = (30 * DAY_US) / rows.max(1) as i64;
+    let started = Instant::now();
+    let statements = [
+        "INSERT INTO instances (id, name) VALUES (1, 'bench')".to_owned(),
+        "INSERT INTO domains (id, name) SELECT i, 'host' || i || '.site' || (i % 97) || '.example' \
+         FROM generate_series(1, 20000) i"
+            .to_owned(),
+        "INSERT INTO clients (id, address) SELECT i, '192.168.1.' || i FROM generate_series(1, 40) i"
+            .to_owned(),
+        format!(
+            "INSERT INTO queries (time_us, instance_id, client_id, domain_id, qtype, status, rcode, rule, \
+             list, category, upstream, duration_us) \
+             SELECT {start} + i * {step}, 1, 1 + floor(random() * 40)::int8, \
+                    1 + (floor(random() * 20000)::int8 * floor(random() * 20000)::int8) / 20000, \
+                    CASE WHEN i % 4 = 0 THEN 28 ELSE 1 END, s, 0, \
+                    CASE WHEN s = 2 THEN 'site1.example' END, CASE WHEN s = 2 THEN 'xiaomi-telemetry' END, \
+                    CASE WHEN s = 2 THEN 'telemetry' END, CASE WHEN s = 0 THEN 'udp://9.9.9.9:53' END, \
+                    floor(random() * 20000)::int8 \
+             FROM (SELECT i, CASE floor(random() * 10)::int WHEN 0 THEN 2 WHEN 1 THEN 2 WHEN 2 THEN 2 \
+                          WHEN 3 THEN 1 WHEN 4 THEN 1 ELSE 0 END AS s \
+                   FROM generate_series(0::int8, {last}) i) g",
+            last = rows - 1
+        ),
+        "INSERT INTO minute_counts SELECT time_us / 60000000, 1, status, COUNT(*) FROM queries GROUP BY 1, 3"
+            .to_owned(),
+        "INSERT INTO hour_domains SELECT time_us / 3600000000, 1, domain_id, status, COUNT(*) FROM queries GROUP BY 1, 3, 4"
+            .to_owned(),
+        "INSERT INTO hour_clients SELECT time_us / 3600000000, 1, client_id, status, COUNT(*) FROM queries GROUP BY 1, 3, 4"
+            .to_owned(),
+        "INSERT INTO day_domains SELECT time_us / 86400000000, 1, domain_id, status, COUNT(*) FROM queries GROUP BY 1, 3, 4"
+            .to_owned(),
+        "INSERT INTO day_clients SELECT time_us / 86400000000, 1, client_id, status, COUNT(*) FROM queries GROUP BY 1, 3, 4"
+            .to_owned(),
+        "VACUUM ANALYZE".to_owned(),
     ];
+    for sql in statements {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut db)
+            .await
+            .expect("generate");
+    }
+    println!(
+        "\nPostgreSQL: generated {rows} rows over 30 days in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    report_postgres(&measure(&store).await, sqlite);
+}
+
+fn report_postgres(measured: &[(&'static str, Duration)], sqlite: &[(&'static str, Duration)]) {
+    println!("API reads on PostgreSQL beside SQLite (same rows, same run):");
+    for ((name, postgres), (_, sqlite)) in measured.iter().zip(sqlite) {
+        println!(
+            "  {name:<34} {:>9.2} ms   SQLite {:>9.2} ms   ratio {:>5.2}",
+            ms(*postgres),
+            ms(*sqlite),
+            postgres.as_secs_f64() / sqlite.as_secs_f64()
+        );
+    }
+}
+
+async fn api_latency(rows: u64) -> Vec<(&'static str, Duration)> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // HUSH_BENCH_DB keeps the generated history at that path and reuses it on the next run
+    // (generating 10M rows takes minutes; the windows are relative to now, so reuse it within
+    // the hour).
+    let path = std::env::var_os("HUSH_BENCH_DB")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("history.db"));
+    if path.exists() {
+        println!("\nreusing the history in {}", path.display());
+    } else {
+        let started = Instant::now();
+        generate(&path, rows).await;
+        println!(
+            "\ngenerated {rows} rows over 30 days in {:.1}s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let store = Store::open(&path).await.expect("open");
+    let url = format!("sqlite://{}", path.display());
+    let mut db = SqliteConnection::connect(&url).await.expect("connect");
+    let mut times = Vec::new();
+    for _ in 0..8 {
+        let started = Instant::now();
+        let _: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM queries")
+            .fetch_one(&mut db)
+            .await
+            .expect("count");
+        times.push(started.elapsed());
+    }
+    let reference = median(times.split_off(1));
+
     println!("API reads on {rows} rows (median of 7 after a warm-up):");
     println!(
         "  {:<26} {:>9.2} ms   (reference: a full COUNT(*) of queries)",
         "COUNT(*)",
         ms(reference)
     );
-    for (name, read) in &cases {
-        let mut times = Vec::new();
-        for _ in 0..8 {
-            let started = Instant::now();
-            read.run(&store).await;
-            times.push(started.elapsed());
-        }
-        let took = median(times.split_off(1));
+    let measured = measure(&store).await;
+    for (name, took) in &measured {
         println!(
             "  {name:<26} {:>9.2} ms   {:>6.3} of the reference",
-            ms(took),
+            ms(*took),
             took.as_secs_f64() / reference.as_secs_f64()
         );
     }
+    measured
 }
 
 fn ms(duration: Duration) -> f64 {

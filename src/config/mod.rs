@@ -130,6 +130,7 @@ impl Config {
             group.allowlists.iter_mut().for_each(anchor);
         }
         if let DatabaseLocation::File(path) = &mut self.querylog.database
+            && !path.as_os_str().is_empty()
             && path.is_relative()
         {
             *path = base.join(&*path);

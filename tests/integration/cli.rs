@@ -38,6 +38,30 @@ fn check_config_summarises_a_valid_config() {
     );
 }
 
+/// With a shared database, check-config shows where rows go, never the password, and says
+/// when `querylog.instance` is left to the host name.
+#[test]
+fn check_config_describes_a_shared_database() {
+    let shared = "[blocking]\nlists = [\"block.txt\"]\n[querylog]\n\
+                  database = \"postgres://hush:s3cret@db.lan/hush?sslmode=require\"\n";
+    let dir = config_dir(shared, "");
+    let path = dir.path().join("hush.toml");
+    let out = hush(&["check-config", "--config", path.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("postgres://hush:***@db.lan/hush?sslmode=require"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+    assert!(stdout.contains("querylog.instance is not set"), "{stdout}");
+    std::fs::write(&path, format!("{shared}instance = \"dns1\"\n")).unwrap();
+    let out = hush(&["check-config", "--config", path.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("instance \"dns1\""), "{stdout}");
+    assert!(!stdout.contains("is not set"), "{stdout}");
+}
+
 #[test]
 fn bad_configs_exit_2_naming_file_and_key() {
     let cases = [
@@ -79,6 +103,13 @@ fn bad_configs_exit_2_naming_file_and_key() {
         ("[dns]\nclient_names = \"dns\"\n", "dns.client_names"),
         ("[querylog]\nqueue = 10\n", "querylog.queue"),
         ("[querylog]\ncache_mb = 0\n", "querylog.cache_mb"),
+        (
+            "[querylog]\ndatabase = \"postgres://hush@db.lan:notaport/hush\"\n",
+            "querylog.database",
+        ),
+        ("[querylog]\ndatabase = \"\"\n", "querylog.database"),
+        ("[querylog]\ninstance = \"\"\n", "querylog.instance"),
+        ("[querylog]\ninstance = 7\n", "querylog.instance"),
         ("[dns]\nupstream_ca = \"missing.pem\"\n", "dns.upstream_ca"),
         ("[dns]\nupstream_ca = \"block.txt\"\n", "dns.upstream_ca"),
         ("[dns]\ndnssec = \"yes\"\n", "dns.dnssec"),

@@ -59,7 +59,12 @@ impl PgStore {
                 path: "postgres".to_owned(),
                 source,
             })?
-            .application_name("hush");
+            .application_name("hush")
+            // The API's reads are short and repeated: compiling them (PostgreSQL's JIT starts
+            // above a planner cost that a month of counts reaches) took longer than running them,
+            // and parallel workers only took the cores DNS answers on (the month's top list ran
+            // in 210-250 ms without them, 300-330 ms with two, on the 2-core bench box).
+            .options([("jit", "off"), ("max_parallel_workers_per_gather", "0")]);
         let shown = format!(
             "postgres://{}:{}/{}",
             options.get_host(),
