@@ -140,7 +140,7 @@ impl Hush {
         if let Some(writer) = self.writer {
             writer.shutdown().await;
         }
-        self.control.store().release().await;
+        self.control.store().close().await;
     }
 
     /// Serves until SIGTERM or SIGINT; SIGHUP reloads.

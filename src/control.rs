@@ -188,13 +188,9 @@ impl Control {
         self.dns
             .local
             .store(Arc::new(LocalRecords::new(&config.local)));
-        let running = self.config.load();
+        let running = self.config.load_full();
         if running.blocking.enabled != config.blocking.enabled {
-            if config.blocking.enabled {
-                self.dns.switch.turn_on();
-            } else {
-                self.dns.switch.turn_off(None);
-            }
+            self.set_blocking(config.blocking.enabled, None).await;
         }
         // Lists, [blocking] and [local] apply at once; the rest needs a restart.
         if running.dns != config.dns
@@ -240,10 +236,12 @@ impl Control {
         } else {
             self.dns.switch.turn_off(pause);
         }
-        if let Some(shared) = self.store.shared()
-            && let Err(err) = shared.set_blocking(self.dns.switch.state()).await
-        {
-            warn!(%err, "the blocking switch changed on this instance only: the shared database is unreachable");
+        if let Some(shared) = self.store.shared() {
+            let state = self.dns.switch.state();
+            if let Err(err) = shared.set_blocking(state).await {
+                warn!(%err, "the blocking switch changed on this instance only until the shared database is back");
+                shared.keep_pending_switch(state);
+            }
         }
     }
 

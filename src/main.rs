@@ -280,7 +280,7 @@ fn custom_rules(config: &QueryLogConfig) -> anyhow::Result<RuleSet> {
     runtime.block_on(async {
         let store = Store::for_config(config).await?;
         let rules = custom_rule_set(&store).await;
-        store.release().await;
+        store.close().await;
         Ok(rules?)
     })
 }

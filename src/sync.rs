@@ -1,6 +1,7 @@
 //! With a shared database, keeps this instance in step with the others: custom rules and the
 //! blocking switch changed anywhere are applied here as their change notices arrive, and in
-//! full whenever the feed (re)connects.
+//! full whenever the feed (re)connects. A switch flipped here while the database was down is
+//! written when it is back (the latest flip wins), instead of being undone by the resync.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::control::Control;
-use crate::store::Change;
+use crate::store::{Change, PgStore, StoreError};
 
 /// Starts following the shared database's changes; `None` with a SQLite store.
 pub fn spawn(control: Arc<Control>) -> Option<JoinHandle<()>> {
@@ -23,18 +24,27 @@ pub fn spawn(control: Arc<Control>) -> Option<JoinHandle<()>> {
                     "synchronising with the shared database"
                 );
             }
-            if matches!(change, Change::Rules | Change::Resync)
-                && let Err(err) = control.apply_custom_rules().await
-            {
-                warn!(%err, "could not read the shared custom rules");
-            }
-            if matches!(change, Change::Blocking | Change::Resync) {
-                match shared.blocking().await {
-                    Ok(Some(state)) => control.switch().apply(state),
-                    Ok(None) => {}
-                    Err(err) => warn!(%err, "could not read the shared blocking switch"),
-                }
+            if let Err(err) = apply(&control, &shared, change).await {
+                warn!(%err, "could not apply the shared database's changes; retrying");
+                feed.resync_later().await;
             }
         }
     }))
+}
+
+async fn apply(control: &Control, shared: &PgStore, change: Change) -> Result<(), StoreError> {
+    if matches!(change, Change::Rules | Change::Resync) {
+        control.apply_custom_rules().await?;
+    }
+    if matches!(change, Change::Blocking | Change::Resync) {
+        if let Some(state) = shared.take_pending_switch() {
+            if let Err(err) = shared.set_blocking(state).await {
+                shared.keep_pending_switch(state);
+                return Err(err);
+            }
+        } else if let Some(state) = shared.blocking().await? {
+            control.switch().apply(state);
+        }
+    }
+    Ok(())
 }

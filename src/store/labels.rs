@@ -38,9 +38,11 @@ impl Store {
             .push_bind(name.unwrap_or(""))
             .push(", ")
             .push_bind(now_us)
+            // A lookup that finds nothing keeps the name an earlier one found: on a shared
+            // database another instance may see a network this one cannot name.
             .push(
-                ") ON CONFLICT (address) DO UPDATE SET name = excluded.name, \
-                 updated_us = excluded.updated_us",
+                ") ON CONFLICT (address) DO UPDATE SET name = CASE WHEN excluded.name = '' \
+                 THEN client_labels.name ELSE excluded.name END, updated_us = excluded.updated_us",
             );
         self.execute(sql).await?;
         Ok(())

@@ -158,10 +158,17 @@ impl Store {
         }
     }
 
-    /// Closes every connection; the next use reconnects. After an I/O error (a filesystem gone
-    /// read-only, a disk unplugged) this lets go of the SQLite file, so it can be unmounted,
-    /// repaired or replaced while hush runs.
+    /// After an I/O error (a filesystem gone read-only, a disk unplugged) lets go of the SQLite
+    /// file, so it can be unmounted, repaired or replaced while hush runs; the next use
+    /// reconnects. A PostgreSQL pool re-makes broken connections by itself: nothing to do.
     pub async fn release(&self) {
+        if let Engine::Sqlite(store) = &self.engine {
+            store.release().await;
+        }
+    }
+
+    /// Closes every connection, for good with PostgreSQL (at shutdown).
+    pub async fn close(&self) {
         match &self.engine {
             Engine::Sqlite(store) => store.release().await,
             Engine::Postgres(store) => store.close().await,

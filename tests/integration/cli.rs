@@ -376,7 +376,7 @@ fn check_sees_custom_rules_in_the_database() {
             .add_custom_rule(hush::store::RuleKind::Deny, "custom.example.com", None)
             .await
             .unwrap();
-        store.release().await;
+        store.close().await;
     });
     let path = dir.path().join("hush.toml");
     let out = hush(&[

@@ -241,10 +241,55 @@ async fn dns_answers_through_a_database_outage_and_rows_resume() {
         health["status"] == "degraded" && health["querylog"]["errors"].as_u64() >= Some(1)
     })
     .await;
+    // A pause made during the outage holds on this instance, and is written (not undone) when
+    // the database is back.
+    let (status, _) = hush
+        .send(
+            Method::POST,
+            "/api/blocking",
+            Some(json!({"enabled": false, "duration": "10m"})),
+        )
+        .await;
+    assert_eq!(status, 200);
 
-    // A second instance starts while the database is down: it answers DNS at once, with the
-    // custom rules the first one kept in its folder… and a fresh one has none yet, so it is
-    // started on the first one's folder.
+    // The same process carries on when the database is back: its broken connections are
+    // re-made, the queued rows are written, the pause reaches the database.
+    cluster.restart();
+    hush.wait_for_health("ok after the database came back", |health| {
+        health["status"] == "ok"
+    })
+    .await;
+    wait_for_domains(&hush, &["during0", "during19"]).await;
+    let database = url.rsplit('/').next().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.psql(
+        database,
+        "SELECT count(*) FROM blocking_state WHERE off_until_ms > 0",
+    ) != "1"
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the pause never reached the database"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        answer(&hush, "tracker.example.com.").await,
+        ["tracker.example.com. A 192.0.2.1"],
+        "still paused after the resynchronisation"
+    );
+    let (status, _) = hush
+        .send(
+            Method::POST,
+            "/api/blocking",
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // Down again, and this time hush restarts meanwhile: it answers DNS at once, with the
+    // custom rules it kept in its folder.
+    cluster.stop();
     let LoggedHush {
         hush: running, dir, ..
     } = hush;
@@ -271,19 +316,24 @@ async fn dns_answers_through_a_database_outage_and_rows_resume() {
         })
         .await;
     answer(&restarted, "after.example.com.").await;
-    // The writer retries with a backoff of up to 5 s: allow it one more round.
+    wait_for_domains(&restarted, &["before", "while-down", "after"]).await;
+}
+
+/// Waits until rows of `<label>.example.com` for every label are in the history. The writer
+/// retries with a backoff of up to 5 s: this allows it more than one round.
+async fn wait_for_domains(hush: &LoggedHush, labels: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (_, body) = restarted.get("/api/queries?limit=1000").await;
+        let (_, body) = hush.get("/api/queries?limit=1000").await;
         let domains: Vec<&str> = body["queries"]
             .as_array()
             .map(|rows| rows.iter().filter_map(|r| r["domain"].as_str()).collect())
             .unwrap_or_default();
-        if ["before", "while-down", "after"]
+        if labels
             .iter()
-            .all(|name| domains.contains(&format!("{name}.example.com").as_str()))
+            .all(|label| domains.contains(&format!("{label}.example.com").as_str()))
         {
-            break;
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -315,12 +365,14 @@ async fn sigterm_writes_every_queued_row_to_the_shared_database() {
     );
     let path = dir.path().join("hush.toml");
     std::fs::write(&path, config).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hush"))
-        .args(["--config", path.to_str().unwrap(), "run"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_hush"))
+            .args(["--config", path.to_str().unwrap(), "run"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let warmup = query_message("warmup.example.com.", RecordType::A)
         .to_vec()
@@ -335,15 +387,32 @@ async fn sigterm_writes_every_queued_row_to_the_shared_database() {
     for i in 0..sent {
         udp_query(dns, &format!("q{i}.tracker.example.com."), RecordType::A).await;
     }
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "hush did not stop after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(status.code(), Some(0));
     let database = url.rsplit('/').next().unwrap();
     let rows = cluster.psql(database, "SELECT count(*) FROM queries WHERE status = 2");
     assert_eq!(rows, sent.to_string(), "every blocked query was written");
+}
+
+/// A child process that is killed if the test ends before it does.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -24,9 +24,11 @@ pub use sync::{Change, ChangeFeed};
 
 use super::StoreError;
 use super::rules::CustomRule;
+use crate::dns::policy::SwitchState;
 
-/// Connections: the writer, the change listener and a few readers for the API.
-const CONNECTIONS: u32 = 6;
+/// Connections: the writer, the change listener and readers for the API (a busy API must not
+/// leave the writer waiting long enough to count the database as unreachable).
+const CONNECTIONS: u32 = 10;
 /// How long a statement waits for a connection: short, so that an unreachable database fails
 /// an API call quickly instead of holding it.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -48,6 +50,10 @@ struct Inner {
     /// Ids of instance names seen (they never change once made).
     instances: Mutex<Vec<(String, i64)>>,
     rules_cache: PathBuf,
+    /// Serialises writes of `rules_cache` (the API and the change feed both read the rules).
+    rules_cache_lock: Mutex<()>,
+    /// A switch position set here that has not reached the database yet.
+    pending_switch: Mutex<Option<SwitchState>>,
 }
 
 impl PgStore {
@@ -83,6 +89,8 @@ impl PgStore {
                 reachable: AtomicBool::new(false),
                 instances: Mutex::new(Vec::new()),
                 rules_cache: state_dir.join(RULES_CACHE),
+                rules_cache_lock: Mutex::new(()),
+                pending_switch: Mutex::new(None),
             }),
         };
         match store.pool().await {
@@ -177,6 +185,9 @@ impl PgStore {
 
     /// Keeps `rules` (just read from the database) for a start while it is down.
     pub(crate) fn keep_rules(&self, rules: &[CustomRule]) {
+        let Ok(_one_writer) = self.inner.rules_cache_lock.lock() else {
+            return;
+        };
         let path = &self.inner.rules_cache;
         let Ok(text) = serde_json::to_string_pretty(rules) else {
             return;
@@ -193,6 +204,18 @@ impl PgStore {
         if let Err(err) = written {
             warn!(path = %path.display(), %err, "could not keep the custom rules for a start without the database");
         }
+    }
+
+    /// Remembers a switch position the database did not take, to write it on reconnect.
+    pub fn keep_pending_switch(&self, state: SwitchState) {
+        if let Ok(mut pending) = self.inner.pending_switch.lock() {
+            *pending = Some(state);
+        }
+    }
+
+    /// The switch position waiting to be written, if any (taken: the caller writes it).
+    pub fn take_pending_switch(&self) -> Option<SwitchState> {
+        self.inner.pending_switch.lock().ok()?.take()
     }
 
     /// The custom rules last kept by [`PgStore::keep_rules`].

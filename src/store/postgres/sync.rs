@@ -13,6 +13,9 @@ use super::PgStore;
 const CHANNEL: &str = "hush_changes";
 /// Wait between attempts to reach a database that is down.
 const RETRY: Duration = Duration::from_secs(1);
+/// A feed that heard nothing this long is re-made (with a full resynchronisation): a
+/// connection the network dropped silently would otherwise wait for notices forever.
+const IDLE: Duration = Duration::from_secs(60);
 
 /// What to re-read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +60,12 @@ impl ChangeFeed {
                     }
                 }
             };
-            match listener.try_recv().await {
+            let Ok(received) = tokio::time::timeout(IDLE, listener.try_recv()).await else {
+                debug!("change feed idle; re-making it");
+                self.listener = None;
+                continue;
+            };
+            match received {
                 Ok(Some(notification)) => match notification.payload() {
                     "rules" => return Change::Rules,
                     "blocking" => return Change::Blocking,
@@ -76,6 +84,13 @@ impl ChangeFeed {
                 }
             }
         }
+    }
+
+    /// Drops the connection, so that the next change is a full resynchronisation (after a
+    /// pause): for a caller that could not apply the last one.
+    pub async fn resync_later(&mut self) {
+        self.listener = None;
+        tokio::time::sleep(RETRY).await;
     }
 
     async fn listen(&self) -> Result<PgListener, crate::store::StoreError> {
