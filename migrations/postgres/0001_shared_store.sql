@@ -45,8 +45,10 @@ CREATE TABLE queries (
 -- and instances are common values, so a page fills quickly without an index of its own (each
 -- index is one more place every row is written). A single client can be rare, so it has one;
 -- the time index serves time windows, the partial hours that statistics read from raw rows, and
--- retention.
-CREATE INDEX queries_by_time ON queries (time_us);
+-- retention; it carries the name, so the hours of a rare name are read from the index alone
+-- (the rare-name page on 10M rows: 269 ms with `(time_us)`, 111 ms with this). It grows in
+-- time order, so the writer only appends to it.
+CREATE INDEX queries_by_time ON queries (time_us, domain_id);
 CREATE INDEX queries_by_client ON queries (client_id, id);
 
 CREATE TABLE minute_counts (

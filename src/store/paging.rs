@@ -66,12 +66,17 @@ impl Store {
             // Many names: matches are common, so walking newest-first and testing each row
             // finds a page quickly.
             Some(DomainMatch::Many) => {
-                sql.push("q.domain_id IN (SELECT id FROM domains WHERE ")
+                // `IS TRUE` keeps PostgreSQL from turning the `IN` into a join (a lookup per
+                // row walked): as a filter it hashes the matching ids once, like SQLite does
+                // (21 ms → 7 ms for a page on 10M rows).
+                let postgres = sql.dialect() == Dialect::Postgres;
+                sql.push(if postgres { "(" } else { "" })
+                    .push("q.domain_id IN (SELECT id FROM domains WHERE ")
                     .push_contains(
                         "name",
                         filter.domain.as_deref().unwrap_or("").to_ascii_lowercase(),
                     )
-                    .push(")");
+                    .push(if postgres { ")) IS TRUE" } else { ")" });
                 matching.push_filters(&mut sql);
             }
             None => {

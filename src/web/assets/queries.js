@@ -1,5 +1,5 @@
 // queries.js — the query log page (/queries), over /api/queries: a filter form (client
-// address, device name, domain, status, type, protocol, from/to) mirrored in the URL's query
+// address, device name, domain, status, type, protocol, server, from/to) mirrored in the URL's query
 // string, a table with one `<tr data-query-id>` per query saying who asked (device name and
 // address), over which protocol, and why it was blocked, an Allow/Block button per row
 // (POST /api/rules), "Older" paging with the `next` cursor, and a follow mode that polls for
@@ -29,7 +29,7 @@ const PROTOCOLS = [
   { name: 'tls', short: 'DoT', long: 'DNS over TLS', encrypted: true },
   { name: 'https', short: 'DoH', long: 'DNS over HTTPS', encrypted: true },
 ];
-const FILTERS = ['client', 'client_name', 'domain', 'status', 'type', 'protocol', 'from', 'to'];
+const FILTERS = ['client', 'client_name', 'domain', 'status', 'type', 'protocol', 'instance', 'from', 'to'];
 const PAGE_SIZE = 100;
 /** Rows asked for per follow poll; more new rows than this in 2 s leaves a marked gap. */
 const FOLLOW_LIMIT = 200;
@@ -127,6 +127,7 @@ export function mount(root, { params, signal }) {
       status: filters.status,
       type: filters.type,
       protocol: filters.protocol,
+      instance: filters.instance,
     };
     for (const name of ['from', 'to']) {
       if (!filters[name]) continue;
@@ -311,6 +312,11 @@ function filterForm(filters) {
     name: 'type', type: 'text', value: filters.type, list: 'query-types', placeholder: 'e.g. AAAA',
     autocomplete: 'off', spellcheck: 'false', autocapitalize: 'characters', size: '8',
   });
+  // Several hush instances may share one history (querylog.instance names each).
+  const instance = h('input', {
+    name: 'instance', type: 'text', value: filters.instance, placeholder: 'e.g. dns1',
+    maxlength: '64', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off',
+  });
   const from = h('input', { name: 'from', type: 'datetime-local', value: filters.from });
   const to = h('input', { name: 'to', type: 'datetime-local', value: filters.to });
   return h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter queries' },
@@ -321,6 +327,7 @@ function filterForm(filters) {
       field('Status', status),
       field('Type', type),
       field('Protocol', protocol),
+      field('Server', instance, 'The hush that answered'),
       wide(field('From', from)),
       wide(field('To', to))),
     h('datalist', { id: 'query-types' }, TYPES.map((name) => h('option', { value: name }))),
@@ -341,7 +348,7 @@ function rowElement(row, fresh) {
   return h('tr', { class: classes, dataset: { queryId: String(row.id) } },
     h('td', { class: 'nowrap' }, timeElement(parseTime(row.time))),
     h('td', { class: 'client' }, clientCell(row)),
-    h('td', { class: 'nowrap' }, protocolTag(row.protocol)),
+    h('td', { class: 'nowrap' }, protocolTag(row.protocol), serverLink(row.instance)),
     h('td', { class: 'domain' },
       h('a', { href: queriesLink({ domain: row.domain }), title: `Only queries for names containing ${row.domain}`, text: row.domain })),
     h('td', { text: row.type }),
@@ -365,6 +372,15 @@ function clientCell(row) {
     }),
     h('span', { class: 'subtext' }, address),
   ];
+}
+
+/** The hush that answered (its `querylog.instance`), linking to its queries. */
+function serverLink(instance) {
+  if (!instance) return null;
+  return h('span', { class: 'subtext' }, h('a', {
+    href: queriesLink({ instance }), class: 'server', title: `Only queries answered by ${instance}`,
+    text: instance,
+  }));
 }
 
 /** The protocol the query came over, short ("DoT"), linking to the queries over it. */
