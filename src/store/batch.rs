@@ -39,12 +39,7 @@ impl Interner {
     }
 
     /// The id of `key` in `map` (a batch's new ids) or among the known ones; 0 if neither.
-    pub(super) fn id(
-        &self,
-        dictionary: Dictionary,
-        fresh: &HashMap<String, i64>,
-        key: &str,
-    ) -> i64 {
+    fn id(&self, dictionary: Dictionary, fresh: &HashMap<String, i64>, key: &str) -> i64 {
         let known = match dictionary {
             Dictionary::Domains => &self.domains,
             Dictionary::Clients => &self.clients,
@@ -63,6 +58,26 @@ impl Interner {
         }
     }
 
+    /// The `(name id, client id)` of each row, from the known ids and a batch's `fresh` ones;
+    /// `client_keys` are the rows' [`client_key`]s.
+    pub(super) fn ids_of(
+        &self,
+        rows: &[QueryRow],
+        client_keys: &[String],
+        fresh_domains: &HashMap<String, i64>,
+        fresh_clients: &HashMap<String, i64>,
+    ) -> Vec<(i64, i64)> {
+        rows.iter()
+            .zip(client_keys)
+            .map(|(row, client)| {
+                (
+                    self.id(Dictionary::Domains, fresh_domains, &row.domain),
+                    self.id(Dictionary::Clients, fresh_clients, client),
+                )
+            })
+            .collect()
+    }
+
     /// Keeps a committed batch's new ids, emptying a map that grew past [`MAX_INTERNED`].
     pub(super) fn remember(
         &mut self,
@@ -76,6 +91,18 @@ impl Interner {
             known.extend(fresh);
         }
     }
+}
+
+/// The distinct `values` not in `known`, sorted (so that two writers insert new names in the
+/// same order and never wait on each other in a circle).
+pub(super) fn missing_keys<'a>(
+    values: impl Iterator<Item = &'a str>,
+    known: &HashMap<String, i64>,
+) -> Vec<&'a str> {
+    let mut missing: Vec<&str> = values.filter(|value| !known.contains_key(*value)).collect();
+    missing.sort_unstable();
+    missing.dedup();
+    missing
 }
 
 /// Which interned table a value belongs to.

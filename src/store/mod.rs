@@ -219,11 +219,24 @@ impl Store {
     where
         O: Send + Unpin + for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow>,
     {
+        self.rows(sql, Connection::Reader).await
+    }
+
+    /// The rows of `sql`, on SQLite through the `connection` pool.
+    async fn rows<O>(&self, sql: Sql, connection: Connection) -> Result<Vec<O>, StoreError>
+    where
+        O: Send + Unpin + for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow>,
+    {
         match &self.engine {
             Engine::Sqlite(store) => {
                 let (text, arguments) = sql.into_parts::<sqlx::Sqlite>()?;
                 let query = sqlx::query_as_with(text, arguments);
-                Ok(query.fetch_all(&store.pools().await?.reader).await?)
+                let pools = store.pools().await?;
+                let pool = match connection {
+                    Connection::Reader => &pools.reader,
+                    Connection::Writer => &pools.writer,
+                };
+                Ok(query.fetch_all(pool).await?)
             }
             Engine::Postgres(store) => {
                 let (text, arguments) = sql.into_parts::<sqlx::Postgres>()?;
@@ -270,13 +283,13 @@ impl Store {
     where
         O: Send + Unpin + for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow>,
     {
-        match &self.engine {
-            Engine::Sqlite(store) => {
-                let (text, arguments) = sql.into_parts::<sqlx::Sqlite>()?;
-                let query = sqlx::query_as_with(text, arguments);
-                Ok(query.fetch_all(&store.pools().await?.writer).await?)
-            }
-            Engine::Postgres(_) => self.fetch_all(sql).await,
-        }
+        self.rows(sql, Connection::Writer).await
     }
+}
+
+/// Which SQLite pool a statement runs on (SQLite has one writer connection).
+#[derive(Clone, Copy)]
+enum Connection {
+    Reader,
+    Writer,
 }

@@ -182,14 +182,7 @@ async fn rules_and_the_pause_apply_on_every_instance_within_two_seconds() {
         "the pause keeps its end: {state}"
     );
 
-    let (status, _) = b
-        .send(
-            Method::POST,
-            "/api/blocking",
-            Some(json!({"enabled": true})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    resume_blocking(&b).await;
     let took = until_answer(
         &a,
         "tracker.example.com.",
@@ -278,14 +271,7 @@ async fn dns_answers_through_a_database_outage_and_rows_resume() {
         ["tracker.example.com. A 192.0.2.1"],
         "still paused after the resynchronisation"
     );
-    let (status, _) = hush
-        .send(
-            Method::POST,
-            "/api/blocking",
-            Some(json!({"enabled": true})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    resume_blocking(&hush).await;
 
     // Down again, and this time hush restarts meanwhile: it answers DNS at once, with the
     // custom rules it kept in its folder.
@@ -317,6 +303,17 @@ async fn dns_answers_through_a_database_outage_and_rows_resume() {
         .await;
     answer(&restarted, "after.example.com.").await;
     wait_for_domains(&restarted, &["before", "while-down", "after"]).await;
+}
+
+async fn resume_blocking(hush: &LoggedHush) {
+    let (status, body) = hush
+        .send(
+            Method::POST,
+            "/api/blocking",
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// Waits until rows of `<label>.example.com` for every label are in the history. The writer

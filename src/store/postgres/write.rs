@@ -9,7 +9,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use super::PgStore;
 use crate::store::StoreError;
 use crate::store::batch::{
-    BatchCounts, Dictionary, HashMap, Interner, client_key, split_client_key,
+    BatchCounts, Dictionary, HashMap, Interner, client_key, missing_keys, split_client_key,
 };
 use crate::store::row::QueryRow;
 use crate::store::tables::{MINUTE_COUNTS, PERIODS, Subject};
@@ -48,16 +48,7 @@ impl PgStore {
                 interner.known(Dictionary::Clients),
             )
             .await?;
-            let ids: Vec<(i64, i64)> = rows
-                .iter()
-                .zip(&client_keys)
-                .map(|(row, client)| {
-                    (
-                        interner.id(Dictionary::Domains, &domains, &row.domain),
-                        interner.id(Dictionary::Clients, &clients, client),
-                    )
-                })
-                .collect();
+            let ids = interner.ids_of(rows, &client_keys, &domains, &clients);
             insert_rows(&mut tx, rows, &ids, instance_id).await?;
             add_counts(&mut tx, &BatchCounts::of(rows, &ids), instance_id).await?;
             tx.commit().await?;
@@ -240,9 +231,7 @@ async fn resolve_ids<'a>(
     values: impl Iterator<Item = &'a str>,
     known: &HashMap<String, i64>,
 ) -> Result<HashMap<String, i64>, sqlx::Error> {
-    let mut missing: Vec<&str> = values.filter(|value| !known.contains_key(*value)).collect();
-    missing.sort_unstable();
-    missing.dedup();
+    let missing = missing_keys(values, known);
     if missing.is_empty() {
         return Ok(HashMap::default());
     }

@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, QueryBuilder, SqlSafeStr, Sqlite, SqliteConnection};
 use super::SqliteStore;
 use crate::store::StoreError;
 use crate::store::batch::{
-    BatchCounts, Dictionary, HashMap, Interner, ListKey, client_key, split_client_key,
+    BatchCounts, Dictionary, HashMap, Interner, ListKey, client_key, missing_keys, split_client_key,
 };
 use crate::store::row::QueryRow;
 use crate::store::tables::{MINUTE_COUNTS, PERIODS, Subject};
@@ -126,16 +126,7 @@ impl SqliteStore {
             interner.known(Dictionary::Clients),
         )
         .await?;
-        let ids: Vec<(i64, i64)> = rows
-            .iter()
-            .zip(&client_keys)
-            .map(|(row, client)| {
-                (
-                    interner.id(Dictionary::Domains, &domains, &row.domain),
-                    interner.id(Dictionary::Clients, &clients, client),
-                )
-            })
-            .collect();
+        let ids = interner.ids_of(rows, &client_keys, &domains, &clients);
         let keyed: Vec<(&QueryRow, &(i64, i64))> = rows.iter().zip(&ids).collect();
         // The statement text of a full chunk is made once; only the last chunk can be shorter.
         for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
@@ -228,9 +219,7 @@ async fn resolve_ids<'a>(
     values: impl Iterator<Item = &'a str>,
     known: &HashMap<String, i64>,
 ) -> Result<HashMap<String, i64>, StoreError> {
-    let mut missing: Vec<&str> = values.filter(|value| !known.contains_key(*value)).collect();
-    missing.sort_unstable();
-    missing.dedup();
+    let missing = missing_keys(values, known);
     let mut found = HashMap::with_capacity_and_hasher(missing.len(), Default::default());
     for chunk in missing.chunks(ROWS_PER_STATEMENT) {
         let (table, key_columns) = dictionary.table();
