@@ -361,17 +361,17 @@ fn a_busy_port_fails_with_advice() {
     assert!(stderr.contains("dns.listen"), "{stderr}");
 }
 
-#[test]
-fn check_sees_custom_rules_in_the_database() {
-    let dir = config_dir(
-        "[blocking]\nlists = [\"block.txt\"]\n[querylog]\ndatabase = \"history.db\"\n",
-        "",
+/// `hush check` reads the custom rules from the store: a SQLite file, or the shared database.
+fn check_sees_custom_rules_in(backend: crate::support::Backend) {
+    let dir = config_dir("", "");
+    let config = format!(
+        "[blocking]\nlists = [\"block.txt\"]\n[querylog]\ndatabase = \"{}\"\n",
+        backend.database()
     );
+    std::fs::write(dir.path().join("hush.toml"), config).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let store = hush::store::Store::open(&dir.path().join("history.db"))
-            .await
-            .unwrap();
+        let store = crate::support::open_store(&backend, dir.path()).await;
         store
             .add_custom_rule(hush::store::RuleKind::Deny, "custom.example.com", None)
             .await
@@ -393,4 +393,16 @@ fn check_sees_custom_rules_in_the_database() {
         "{stdout}{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn check_sees_custom_rules_in_the_database() {
+    check_sees_custom_rules_in(crate::support::Backend::Sqlite);
+}
+
+#[test]
+fn check_sees_custom_rules_in_the_shared_database() {
+    if let Some(backend) = crate::support::Backend::postgres() {
+        check_sees_custom_rules_in(backend);
+    }
 }
