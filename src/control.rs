@@ -238,6 +238,8 @@ impl Control {
         }
         if let Some(shared) = self.store.shared() {
             let state = self.dns.switch.state();
+            // This flip supersedes any still waiting for the database.
+            shared.take_pending_switch();
             if let Err(err) = shared.set_blocking(state).await {
                 warn!(%err, "the blocking switch changed on this instance only until the shared database is back");
                 shared.keep_pending_switch(state);

@@ -105,6 +105,16 @@ pub(crate) enum Scope {
     Nothing,
 }
 
+impl Scope {
+    /// The instance a read is limited to, if it is limited to one.
+    pub(crate) fn instance_id(self) -> Option<i64> {
+        match self {
+            Self::Instance(id) => Some(id),
+            Self::All | Self::Nothing => None,
+        }
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the SQLite database at `path` and applies its migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {

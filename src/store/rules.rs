@@ -94,7 +94,9 @@ impl Store {
                 shared.keep_rules(&rules);
                 Ok(rules)
             }
-            Err(err) if err.is_unreachable() => shared.kept_rules().ok_or(err),
+            // Nothing kept (an instance that never reached the database): no custom rules yet;
+            // they arrive with the first synchronisation.
+            Err(err) if err.is_unreachable() => Ok(shared.kept_rules().unwrap_or_default()),
             Err(err) => Err(err),
         }
     }

@@ -121,10 +121,7 @@ pub(super) struct Sources {
 impl Sources {
     /// The sources of `range`, within `scope` (not [`Scope::Nothing`], which reads nothing).
     pub fn of(range: TimeRange, scope: Scope) -> Self {
-        let instance = match scope {
-            Scope::Instance(id) => Some(id),
-            Scope::All | Scope::Nothing => None,
-        };
+        let instance = scope.instance_id();
         let split = range.split(HOUR_US);
         let raw = split.partial;
         let Some((first, end)) = split.whole else {
@@ -288,10 +285,7 @@ impl Sources {
 /// Pushes a `UNION ALL` of rows `(minute, status, n)` for `range`: the per-minute counts of its
 /// whole minutes, and the raw rows of the partial minutes at its edges.
 pub(super) fn push_minute_counts(sql: &mut Sql, range: TimeRange, scope: Scope) {
-    let instance = match scope {
-        Scope::Instance(id) => Some(id),
-        Scope::All | Scope::Nothing => None,
-    };
+    let instance = scope.instance_id();
     let split = range.split(MINUTE_US);
     let mut union = Union::default();
     if let Some((first, end)) = split.whole {

@@ -295,7 +295,37 @@ async fn dns_answers_through_a_database_outage_and_rows_resume() {
     assert_eq!(health["status"], "degraded");
     answer(&restarted, "while-down.example.com.").await;
 
+    // A new instance that never reached the database (and whose kept-rules file is garbage)
+    // starts too: the lists block, no custom rule is known yet.
+    let fresh_dir = tempfile::tempdir().unwrap();
+    std::fs::write(fresh_dir.path().join("block.txt"), "tracker.example.com\n").unwrap();
+    std::fs::write(fresh_dir.path().join("custom-rules.json"), "{ not json").unwrap();
+    let fresh = start_logged_in(
+        fresh_dir,
+        upstream.addr,
+        &format!("database = \"{url}\"\ninstance = \"dns-b\"\n"),
+    )
+    .await;
+    assert_eq!(
+        answer(&fresh, "tracker.example.com.").await,
+        ["tracker.example.com. A 0.0.0.0"]
+    );
+    let unknown = udp_query(fresh.dns, "custom.example.com.", RecordType::A).await;
+    assert_eq!(
+        unknown.metadata.response_code,
+        ResponseCode::NXDomain,
+        "forwarded (the upstream has no such name), not blocked"
+    );
+    let (_, health) = fresh.get("/api/health").await;
+    assert_eq!(health["status"], "degraded");
+
     cluster.restart();
+    until_answer(
+        &fresh,
+        "custom.example.com.",
+        &["custom.example.com. A 0.0.0.0"],
+    )
+    .await;
     restarted
         .wait_for_health("ok after the database came back", |health| {
             health["status"] == "ok"

@@ -220,8 +220,15 @@ impl PgStore {
 
     /// The custom rules last kept by [`PgStore::keep_rules`].
     pub(crate) fn kept_rules(&self) -> Option<Vec<CustomRule>> {
-        let text = std::fs::read_to_string(&self.inner.rules_cache).ok()?;
-        serde_json::from_str(&text).ok()
+        let path = &self.inner.rules_cache;
+        let text = std::fs::read_to_string(path).ok()?;
+        match serde_json::from_str(&text) {
+            Ok(rules) => Some(rules),
+            Err(err) => {
+                warn!(path = %path.display(), %err, "the kept custom rules are unreadable; starting without them");
+                None
+            }
+        }
     }
 }
 
