@@ -6,7 +6,7 @@
 //! 2. API latency on a generated history of `HUSH_BENCH_ROWS` rows (default 1,000,000; the
 //!    README's figures use 10,000,000) spread over 30 days: summary, top lists, timeline and
 //!    filtered query pages, each the median of several runs, beside a full `COUNT(*)` scan of
-//!    the same table as the same-run reference.
+//!    the same table as the same-run reference. `HUSH_BENCH_ROWS=0` runs the writer only.
 //!
 //! With `HUSH_BENCH_POSTGRES=postgres://…` (an empty database the bench may fill) both run on
 //! PostgreSQL too, in the same run: the writer beside the SQLite writer, the API reads on the
@@ -35,6 +35,9 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(1_000_000u64);
+        if rows == 0 {
+            return;
+        }
         let sqlite = api_latency(rows).await;
         if let Some(url) = &postgres {
             postgres_api_latency(url, rows, &sqlite).await;
@@ -42,8 +45,18 @@ fn main() {
     });
 }
 
-/// A realistic mix: a few thousand names with a long tail, two dozen clients, 30% blocked.
-fn sample_rows(count: usize) -> Vec<QueryRow> {
+/// The rows a writer benchmark writes.
+#[derive(Clone, Copy)]
+enum Mix {
+    /// A household: a few thousand names with a long tail, two dozen clients, 30% blocked, a
+    /// query every 400 ms.
+    Home,
+    /// The shared harness's blocked run (`../shared/bench`): 100,000 listed names asked in
+    /// random order by one client, all blocked, 20,000 a second.
+    Harness,
+}
+
+fn sample_rows(count: usize, mix: Mix) -> Vec<QueryRow> {
     let upstream: Arc<str> = Arc::from("udp://9.9.9.9:53");
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
@@ -56,14 +69,22 @@ fn sample_rows(count: usize) -> Vec<QueryRow> {
     (0..count)
         .map(|i| {
             let r = next();
-            let domain = (r % 5_000) * (r / 5_000 % 5_000) / 5_000;
-            let blocked = r % 10 < 3;
+            let (domain, site, blocked, client, step_us) = match mix {
+                Mix::Home => {
+                    let domain = (r % 5_000) * (r / 5_000 % 5_000) / 5_000;
+                    (domain, domain % 97, r % 10 < 3, r % 24 + 2, 400_000)
+                }
+                Mix::Harness => {
+                    let domain = r % 100_000;
+                    (domain, domain, true, 2, 50)
+                }
+            };
             QueryRow {
-                time_us: start + i as i64 * 400_000,
+                time_us: start + i as i64 * step_us,
                 client_name: None,
                 protocol: hush::dns::arrival::Protocol::Udp,
-                client: format!("192.168.1.{}", r % 24 + 2),
-                domain: format!("host{domain}.site{}.example", domain % 97),
+                client: format!("192.168.1.{client}"),
+                domain: format!("host{domain}.site{site}.example"),
                 qtype: if r % 4 == 0 { 28 } else { 1 },
                 status: if blocked {
                     Status::Blocked
@@ -71,7 +92,7 @@ fn sample_rows(count: usize) -> Vec<QueryRow> {
                     Status::Forwarded
                 },
                 rcode: 0,
-                rule: blocked.then(|| format!("site{}.example", domain % 97)),
+                rule: blocked.then(|| format!("site{site}.example")),
                 list: blocked.then(|| "xiaomi-telemetry".to_owned()),
                 category: blocked.then(|| "telemetry".to_owned()),
                 group: None,
@@ -90,9 +111,36 @@ fn setting(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Rows/s of `store`'s writer for `rows`, in batches of `batch_size`.
-async fn write_rate(store: &Store, rows: &[QueryRow], batch_size: usize) -> f64 {
+/// What a writer run measured.
+struct WriteRate {
+    rows_per_s: f64,
+    /// CPU time of the whole process (the calling thread and SQLite's) per row.
+    cpu_us_per_row: f64,
+}
+
+/// CPU time this process has used so far (Linux: `/proc/self/stat`, in clock ticks of 10 ms).
+fn process_cpu() -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let fields: Vec<u64> = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .skip(11)
+                .take(2)
+                .map(|field| field.parse().unwrap_or(0))
+                .collect();
+            Some(fields.iter().sum::<u64>())
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// The rate of `store`'s writer for `rows`, in batches of `batch_size`.
+async fn write_rate(store: &Store, rows: &[QueryRow], batch_size: usize) -> WriteRate {
     let mut interner = Interner::default();
+    let cpu = process_cpu();
     let started = Instant::now();
     for batch in rows.chunks(batch_size) {
         store
@@ -100,7 +148,10 @@ async fn write_rate(store: &Store, rows: &[QueryRow], batch_size: usize) -> f64 
             .await
             .expect("insert");
     }
-    rows.len() as f64 / started.elapsed().as_secs_f64()
+    WriteRate {
+        rows_per_s: rows.len() as f64 / started.elapsed().as_secs_f64(),
+        cpu_us_per_row: (process_cpu() - cpu).as_secs_f64() * 1e6 / rows.len() as f64,
+    }
 }
 
 /// A store on the PostgreSQL database `url`, emptied first.
@@ -130,7 +181,7 @@ fn postgres_config(url: &str) -> hush::config::QueryLogConfig {
 async fn writer_throughput(postgres: Option<&str>) {
     let writer_rows = setting("HUSH_BENCH_WRITER_ROWS", 200_000);
     let batch_size = setting("HUSH_BENCH_BATCH", querylog::MAX_BATCH);
-    let rows = sample_rows(writer_rows);
+    let rows = sample_rows(writer_rows, Mix::Home);
     let dir = tempfile::tempdir().expect("temp dir");
 
     let store = Store::open(&dir.path().join("writer.db"))
@@ -138,6 +189,12 @@ async fn writer_throughput(postgres: Option<&str>) {
         .expect("open store");
     let hush_rate = write_rate(&store, &rows, batch_size).await;
     store.close().await;
+    let harness_rows = sample_rows(writer_rows, Mix::Harness);
+    let harness_store = Store::open(&dir.path().join("harness.db"))
+        .await
+        .expect("open store");
+    let harness_rate = write_rate(&harness_store, &harness_rows, batch_size).await;
+    harness_store.close().await;
     let reuse = std::env::var_os("HUSH_BENCH_POSTGRES_REUSE").is_some();
     let postgres_rate = match postgres {
         Some(url) if !reuse => {
@@ -166,6 +223,7 @@ async fn writer_throughput(postgres: Option<&str>) {
     .execute(&mut bare)
     .await
     .expect("create");
+    let cpu = process_cpu();
     let started = Instant::now();
     for batch in rows.chunks(batch_size) {
         let mut tx = bare.begin().await.expect("begin");
@@ -188,14 +246,31 @@ async fn writer_throughput(postgres: Option<&str>) {
         }
         tx.commit().await.expect("commit");
     }
-    let bare_rate = writer_rows as f64 / started.elapsed().as_secs_f64();
+    let bare_rate = WriteRate {
+        rows_per_s: writer_rows as f64 / started.elapsed().as_secs_f64(),
+        cpu_us_per_row: (process_cpu() - cpu).as_secs_f64() * 1e6 / writer_rows as f64,
+    };
     println!("writer: {writer_rows} rows in batches of {batch_size}");
-    println!("  hush insert_batch      {hush_rate:>10.0} rows/s");
-    println!("  bare bulk insert (ref) {bare_rate:>10.0} rows/s");
-    println!("  ratio hush/ref         {:>10.2}", hush_rate / bare_rate);
+    let line = |name: &str, rate: &WriteRate| {
+        println!(
+            "  {name:<28} {:>10.0} rows/s {:>6.2} µs CPU/row",
+            rate.rows_per_s, rate.cpu_us_per_row
+        );
+    };
+    line("hush insert_batch", &hush_rate);
+    line("bare bulk insert (ref)", &bare_rate);
+    println!(
+        "  ratio hush/ref               {:>10.2} (rows/s) {:>6.2} (CPU/row)",
+        hush_rate.rows_per_s / bare_rate.rows_per_s,
+        hush_rate.cpu_us_per_row / bare_rate.cpu_us_per_row
+    );
+    line("hush, harness's blocked mix", &harness_rate);
     if let Some(rate) = postgres_rate {
-        println!("  hush on PostgreSQL     {rate:>10.0} rows/s");
-        println!("  ratio PostgreSQL/SQLite{:>10.2}", rate / hush_rate);
+        line("hush on PostgreSQL", &rate);
+        println!(
+            "  ratio PostgreSQL/SQLite      {:>10.2}",
+            rate.rows_per_s / hush_rate.rows_per_s
+        );
     }
 }
 

@@ -22,6 +22,8 @@ use super::StoreError;
 /// How long a statement waits for a lock before failing (the writer then retries the batch).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_CONNECTIONS: u32 = 4;
+/// Rows a query may have waiting for the caller before the connection's thread pauses.
+const ROW_BUFFER: usize = 1024;
 
 /// The connection pools of one database file.
 pub(crate) struct Pools {
@@ -146,7 +148,11 @@ async fn connect(path: &Path, writer_cache_mb: u32) -> Result<Pools, StoreError>
         .pragma("wal_autocheckpoint", "8000")
         // Sorting and grouping for the statistics stay in memory (they are small); as temporary
         // files they made the top lists three times slower after a burst of writing.
-        .pragma("temp_store", "memory");
+        .pragma("temp_store", "memory")
+        // Room for a whole 500-row chunk read back (and most readers' results): with sqlx's
+        // default of 50 the connection's thread blocks on every row past the 50th until the
+        // caller takes one, a thread wake-up per row that cost more than the query itself.
+        .row_buffer_size(ROW_BUFFER);
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .connect_with(options.clone().pragma(
