@@ -194,7 +194,12 @@ impl Writer {
                 _ = flush_tick.tick() => {
                     self.flush().await;
                 }
-                _ = retention_tick.tick() => self.prune(retention).await,
+                _ = retention_tick.tick() => {
+                    if let Err(err) = self.store.close_ended_days().await {
+                        warn!(%err, "completing the daily counts failed; will retry");
+                    }
+                    self.prune(retention).await;
+                }
             }
         }
         events.close();

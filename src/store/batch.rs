@@ -6,7 +6,7 @@ use std::collections::HashMap as StdHashMap;
 
 use super::row::QueryRow;
 use super::tables::PERIODS;
-use super::time::MINUTE_US;
+use super::time::{DAY_US, MINUTE_US};
 
 /// The writer's maps are keyed by names and small integers it made itself: a fast hash serves
 /// (the standard SipHash was a visible share of the writer's time).
@@ -147,9 +147,14 @@ pub(super) struct BatchCounts<'a> {
     pub client_lists: [HashMap<ListKey<'a>, i64>; 2],
 }
 
+/// Every day's rows go into the daily sums (PostgreSQL adds each batch to the daily tables).
+pub(super) const EVERY_DAY: i64 = i64::MAX;
+
 impl<'a> BatchCounts<'a> {
-    /// Sums `rows`, whose name and client ids are `ids` (in row order).
-    pub fn of(rows: &'a [QueryRow], ids: &[(i64, i64)]) -> Self {
+    /// Sums `rows`, whose name and client ids are `ids` (in row order). Rows of days from
+    /// `first_open_day` on are left out of the daily sums: SQLite counts a day that has not
+    /// ended in its hourly tables only ([`EVERY_DAY`] leaves none out).
+    pub fn of(rows: &'a [QueryRow], ids: &[(i64, i64)], first_open_day: i64) -> Self {
         let mut counts = Self::default();
         for (row, &(domain, client)) in rows.iter().zip(ids) {
             let status = row.status.code();
@@ -159,6 +164,9 @@ impl<'a> BatchCounts<'a> {
                 .or_default() += 1;
             for (i, period) in PERIODS.iter().enumerate() {
                 let number = row.time_us.div_euclid(period.size_us);
+                if period.size_us == DAY_US && number >= first_open_day {
+                    continue;
+                }
                 for (sums, id) in counts.periods[i].iter_mut().zip([domain, client]) {
                     *sums.entry([number, id, status]).or_default() += 1;
                 }

@@ -185,6 +185,15 @@ impl Store {
         }
     }
 
+    /// Completes the counts of the days that have ended (SQLite adds a day to its daily tables
+    /// once the day is over; PostgreSQL adds every batch to them, so has nothing to do).
+    pub async fn close_ended_days(&self) -> Result<(), StoreError> {
+        match &self.engine {
+            Engine::Sqlite(store) => store.close_ended_days().await,
+            Engine::Postgres(_) => Ok(()),
+        }
+    }
+
     /// Writes `rows` in one transaction. On error nothing is written and `interner` is
     /// unchanged, so the same batch can be retried.
     pub async fn insert_batch(

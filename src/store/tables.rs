@@ -8,7 +8,9 @@
 
 use super::Scope;
 use super::sql::{Dialect, Sql};
-use super::time::{DAY_US, HOUR_US, MINUTE_US, TimeRange};
+use std::time::SystemTime;
+
+use super::time::{DAY_US, HOUR_US, MINUTE_US, TimeRange, unix_micros};
 use crate::dns::outcome::Status;
 
 pub(super) const MINUTE_COUNTS: &str = "minute_counts";
@@ -145,13 +147,22 @@ impl Sources {
             to_us: end * HOUR_US,
         };
         let days = whole_hours.split(DAY_US);
-        let hours = days
+        let mut hours: Vec<(i64, i64)> = days
             .partial
             .iter()
             .map(|(from, to)| (from / HOUR_US, to / HOUR_US))
             .collect();
+        // The daily tables hold only days that have ended (SQLite adds a day to them at its
+        // close): a range reaching past today reads today and later from the hourly tables.
+        let today = unix_micros(SystemTime::now()).div_euclid(DAY_US);
+        let days = days.whole.and_then(|(first, end)| {
+            if end > today {
+                hours.push((first.max(today) * 24, end * 24));
+            }
+            (first < end.min(today)).then_some((first, end.min(today)))
+        });
         Self {
-            days: days.whole,
+            days,
             hours,
             raw,
             instance,
@@ -399,5 +410,18 @@ mod tests {
         assert_eq!(short.days, None);
         assert_eq!(short.hours, vec![(2, 3)]);
         assert_eq!(short.raw, vec![(HOUR_US + 1, 2 * HOUR_US)]);
+    }
+
+    #[test]
+    fn a_day_not_over_yet_is_read_from_the_hourly_tables() {
+        let today = unix_micros(SystemTime::now()).div_euclid(DAY_US);
+        let range = TimeRange {
+            from_us: (today - 3) * DAY_US,
+            to_us: (today + 2) * DAY_US,
+        };
+        let sources = Sources::of(range, Scope::All);
+        assert_eq!(sources.days, Some((today - 3, today)));
+        assert_eq!(sources.hours, vec![(today * 24, (today + 2) * 24)]);
+        assert!(sources.raw.is_empty());
     }
 }

@@ -585,6 +585,92 @@ async fn a_rare_name_pages_across_hours_newest_first_without_gaps(backend: Backe
 }
 
 /// A forwarded A query of `domain` from one client at `time_us`, as the writer stores it.
+/// SQLite counts a day still going on in its hourly tables only and adds it to the daily
+/// tables once it has ended; reads over whole days see the same figures either way.
+#[tokio::test]
+async fn a_day_reaches_the_daily_counts_when_it_has_ended() {
+    use hush::store::time::unix_micros;
+    use hush::store::{Interner, TimeRange, TopKind};
+    use sqlx::Connection;
+    const DAY_US: i64 = 86_400_000_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(&Backend::Sqlite, dir.path()).await;
+    let url = format!("sqlite://{}", dir.path().join("history.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let now = unix_micros(std::time::SystemTime::now());
+    let today = now.div_euclid(DAY_US);
+    let rows: Vec<_> = [
+        "a.example",
+        "a.example",
+        "b.example",
+        "a.example",
+        "b.example",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, name)| row(now - i as i64, name))
+    .collect();
+    store
+        .insert_batch(&rows, &mut Interner::default())
+        .await
+        .unwrap();
+    let count = |sql: &'static str| sqlx::query_scalar::<_, i64>(sql);
+    let daily = "SELECT COALESCE(SUM(count), 0) FROM day_domains";
+    let hourly = "SELECT COALESCE(SUM(count), 0) FROM hour_domains";
+    assert_eq!(
+        count(daily).fetch_one(&mut db).await.unwrap(),
+        0,
+        "today is not over"
+    );
+    assert_eq!(count(hourly).fetch_one(&mut db).await.unwrap(), 5);
+
+    // Two days later: the same history, moved back two whole days, not yet added up by day.
+    for shift in [
+        format!("UPDATE queries SET time_us = time_us - {}", 2 * DAY_US),
+        "UPDATE minute_counts SET minute = minute - 2880".to_owned(),
+        "UPDATE hour_domains SET hour = hour - 48".to_owned(),
+        "UPDATE hour_clients SET hour = hour - 48".to_owned(),
+        "UPDATE hour_client_lists SET hour = hour - 48".to_owned(),
+        format!(
+            "UPDATE daily_counts_state SET first_open_day = {}",
+            today - 2
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(shift))
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    store.close_ended_days().await.unwrap();
+    store.close_ended_days().await.unwrap();
+    let state = "SELECT first_open_day FROM daily_counts_state";
+    assert_eq!(count(state).fetch_one(&mut db).await.unwrap(), today);
+    assert_eq!(
+        count(daily).fetch_one(&mut db).await.unwrap(),
+        5,
+        "the ended day added once"
+    );
+    // A row of an ended day that arrives late goes straight to the daily counts.
+    store
+        .insert_batch(
+            &[row(now - 3 * DAY_US, "late.example")],
+            &mut Interner::default(),
+        )
+        .await
+        .unwrap();
+    let whole_days = TimeRange {
+        from_us: (today - 4) * DAY_US,
+        to_us: (today - 1) * DAY_US,
+    };
+    let top = store.top(TopKind::Domains, 10, whole_days).await.unwrap();
+    let top: Vec<(&str, i64)> = top.iter().map(|t| (t.name.as_str(), t.count)).collect();
+    assert_eq!(
+        top,
+        [("a.example", 3), ("b.example", 2), ("late.example", 1)]
+    );
+    assert_eq!(store.summary(whole_days).await.unwrap().queries, 6);
+}
+
 pub fn row(time_us: i64, domain: &str) -> hush::store::QueryRow {
     hush::store::QueryRow {
         time_us,

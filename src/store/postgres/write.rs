@@ -9,7 +9,8 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use super::PgStore;
 use crate::store::StoreError;
 use crate::store::batch::{
-    BatchCounts, Dictionary, HashMap, Interner, client_key, missing_keys, split_client_key,
+    BatchCounts, Dictionary, EVERY_DAY, HashMap, Interner, client_key, missing_keys,
+    split_client_key,
 };
 use crate::store::row::QueryRow;
 use crate::store::tables::{MINUTE_COUNTS, PERIODS, Subject};
@@ -50,7 +51,8 @@ impl PgStore {
             .await?;
             let ids = interner.ids_of(rows, &client_keys, &domains, &clients);
             insert_rows(&mut tx, rows, &ids, instance_id).await?;
-            add_counts(&mut tx, &BatchCounts::of(rows, &ids), instance_id).await?;
+            let counts = BatchCounts::of(rows, &ids, EVERY_DAY);
+            add_counts(&mut tx, &counts, instance_id).await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>((instance_id, domains, clients))
         }

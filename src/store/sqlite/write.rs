@@ -1,8 +1,11 @@
 //! Writing a batch into SQLite: one transaction that interns new names and clients, inserts the
 //! rows with multi-row statements of a fixed size (the prepared statement is reused), and adds
-//! the batch's [`BatchCounts`] to the counts tables.
+//! the batch's [`BatchCounts`] to the counts tables. A day still going on is counted in the
+//! hourly tables only: the first transaction after a day has ended adds its hours to the daily
+//! tables (`migrations/sqlite/0007_daily_counts_at_day_close.sql`).
 
 use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use sqlx::query_builder::Separated;
 use sqlx::{AssertSqlSafe, QueryBuilder, SqlSafeStr, Sqlite, SqliteConnection};
@@ -10,10 +13,12 @@ use sqlx::{AssertSqlSafe, QueryBuilder, SqlSafeStr, Sqlite, SqliteConnection};
 use super::SqliteStore;
 use crate::store::StoreError;
 use crate::store::batch::{
-    BatchCounts, Dictionary, HashMap, Interner, ListKey, client_key, missing_keys, split_client_key,
+    BatchCounts, Dictionary, EVERY_DAY, HashMap, Interner, ListKey, client_key, missing_keys,
+    split_client_key,
 };
 use crate::store::row::QueryRow;
-use crate::store::tables::{MINUTE_COUNTS, PERIODS, Subject};
+use crate::store::tables::{DAILY, HOURLY, MINUTE_COUNTS, PERIODS, Subject};
+use crate::store::time::{DAY_US, unix_micros};
 
 /// Rows per INSERT statement: 500 rows × 13 values stays far below SQLite's 32,766 variables,
 /// and a fixed size lets the statement cache reuse the prepared statement.
@@ -111,6 +116,7 @@ impl SqliteStore {
         let pools = self.pools().await?;
         interner.check_generation(self.generation());
         let mut tx = pools.writer.begin().await?;
+        let first_open_day = close_ended_days(&mut tx).await?;
         let domains = resolve_ids(
             &mut tx,
             Dictionary::Domains,
@@ -154,7 +160,7 @@ impl SqliteStore {
             }
             insert.execute(&mut *tx).await?;
         }
-        let counts = BatchCounts::of(rows, &ids);
+        let counts = BatchCounts::of(rows, &ids, first_open_day);
         add_counts(&mut tx, MINUTE_COUNTS, "minute, status", counts.minutes).await?;
         for ((period, by_subject), lists) in
             PERIODS.iter().zip(counts.periods).zip(counts.client_lists)
@@ -185,6 +191,67 @@ impl SqliteStore {
         interner.remember(domains, clients);
         Ok(())
     }
+
+    /// Adds the days that have ended to the daily tables. The writer calls it every minute as
+    /// well, so that after a quiet night the last day is complete soon after midnight.
+    pub async fn close_ended_days(&self) -> Result<(), StoreError> {
+        let pools = self.pools().await?;
+        let mut tx = pools.writer.begin().await?;
+        close_ended_days(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The key columns after the period of each of a period's tables, in `Period::tables` order.
+const PERIOD_KEYS: [&str; 3] = [
+    "domain_id, status",
+    "client_id, status",
+    "client_id, list, category",
+];
+
+/// Adds the hourly counts of every day before today not yet in the daily tables to them, and
+/// returns the first day that is not (today, or the day after the newest day a database from
+/// before this scheme counted daily). Without the state row every day is counted daily.
+async fn close_ended_days(tx: &mut SqliteConnection) -> Result<i64, StoreError> {
+    let state: Option<(i64,)> =
+        sqlx::query_as("SELECT first_open_day FROM daily_counts_state WHERE id = 0")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((first_open_day,)) = state else {
+        return Ok(EVERY_DAY);
+    };
+    let today = unix_micros(SystemTime::now()).div_euclid(DAY_US);
+    if first_open_day >= today {
+        return Ok(first_open_day);
+    }
+    let hours_per_day = DAY_US / HOURLY.size_us;
+    for ((hourly, daily), keys) in HOURLY
+        .tables()
+        .into_iter()
+        .zip(DAILY.tables())
+        .zip(PERIOD_KEYS)
+    {
+        // `+` keeps SQLite on the hour-first key (see `Period::group_prefix`).
+        let grouping: Vec<String> = keys.split(", ").map(|key| format!("+{key}")).collect();
+        let sql = format!(
+            "INSERT INTO {daily} (day, {keys}, count) \
+             SELECT hour / {hours_per_day}, {keys}, SUM(count) FROM {hourly} \
+             WHERE hour >= ? AND hour < ? GROUP BY 1, {} \
+             ON CONFLICT (day, {keys}) DO UPDATE SET count = count + excluded.count",
+            grouping.join(", ")
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(first_open_day * hours_per_day)
+            .bind(today * hours_per_day)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query("UPDATE daily_counts_state SET first_open_day = ? WHERE id = 0")
+        .bind(today)
+        .execute(&mut *tx)
+        .await?;
+    Ok(today)
 }
 
 /// Adds `counts` to the counts table `table`, whose key columns are `keys` (in the order
