@@ -18,7 +18,7 @@ use tracing::{debug, error, warn};
 
 use crate::config::QueryLogConfig;
 use crate::dns::outcome::{EventSink, Outcome, QueryEvent};
-use crate::store::time::unix_micros;
+use crate::store::time::{DAY_US, unix_micros};
 use crate::store::{HIDDEN_NAME, Interner, QueryRow, Store};
 
 /// The most rows written in one transaction. Large batches are much cheaper per row (each
@@ -137,6 +137,7 @@ impl QueryLogWriter {
             batch: Vec::new(),
             backoff: Duration::from_millis(100),
             privacy,
+            days_closed_before: i64::MIN,
         };
         let task = tokio::spawn(writer.run(receiver, shutdown_rx, retention));
         (
@@ -165,6 +166,8 @@ struct Writer {
     batch: Vec<QueryRow>,
     backoff: Duration,
     privacy: Privacy,
+    /// The day (since the epoch, UTC) before which the store's days are known to be complete.
+    days_closed_before: i64,
 }
 
 impl Writer {
@@ -193,13 +196,9 @@ impl Writer {
                 }
                 _ = flush_tick.tick() => {
                     self.flush().await;
+                    self.close_ended_days().await;
                 }
-                _ = retention_tick.tick() => {
-                    if let Err(err) = self.store.close_ended_days().await {
-                        warn!(%err, "completing the daily counts failed; will retry");
-                    }
-                    self.prune(retention).await;
-                }
+                _ = retention_tick.tick() => self.prune(retention).await,
             }
         }
         events.close();
@@ -255,6 +254,20 @@ impl Writer {
                 self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 false
             }
+        }
+    }
+
+    /// Completes the store's counts of the day that just ended, once per day (and at start,
+    /// for days that ended while hush was stopped), so that a quiet night's day is complete
+    /// within a second of midnight even when no batch comes to do it.
+    async fn close_ended_days(&mut self) {
+        let today = unix_micros(SystemTime::now()).div_euclid(DAY_US);
+        if today == self.days_closed_before {
+            return;
+        }
+        match self.store.close_ended_days().await {
+            Ok(()) => self.days_closed_before = today,
+            Err(err) => warn!(%err, "completing the daily counts failed; will retry"),
         }
     }
 

@@ -1,5 +1,5 @@
 -- A day still going on is counted in the hourly tables only; the writer adds a day's hours to
--- the daily tables once, in the first batch (or minute) after the day has ended. Adding every
+-- the daily tables once, within a second of the day's end (or at the next start). Adding every
 -- batch to the daily tables too touched one daily row per distinct name and second: a fifth of
 -- the writer's work on a day of many distinct names. Readers take whole days from the daily
 -- tables only for days that have ended, so they see the same figures.

@@ -641,7 +641,25 @@ async fn a_day_reaches_the_daily_counts_when_it_has_ended() {
             .await
             .unwrap();
     }
-    store.close_ended_days().await.unwrap();
+    // A writer that starts with no rows to write completes the ended day by itself.
+    let (_sink, writer) = hush::querylog::QueryLogWriter::spawn(
+        store.clone(),
+        Duration::from_secs(30 * 86_400),
+        hush::querylog::Privacy {
+            anonymize_clients: false,
+            log_names: true,
+        },
+        1024,
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while count(daily).fetch_one(&mut db).await.unwrap() == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the writer did not complete the ended day"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    writer.shutdown().await;
     store.close_ended_days().await.unwrap();
     let state = "SELECT first_open_day FROM daily_counts_state";
     assert_eq!(count(state).fetch_one(&mut db).await.unwrap(), today);

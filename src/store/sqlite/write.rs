@@ -192,8 +192,8 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Adds the days that have ended to the daily tables. The writer calls it every minute as
-    /// well, so that after a quiet night the last day is complete soon after midnight.
+    /// Adds the days that have ended to the daily tables. The writer calls it when a day ends,
+    /// so that after a quiet night the last day is complete within a second of midnight.
     pub async fn close_ended_days(&self) -> Result<(), StoreError> {
         let pools = self.pools().await?;
         let mut tx = pools.writer.begin().await?;
