@@ -18,7 +18,7 @@ use tracing::{debug, error, warn};
 
 use crate::config::QueryLogConfig;
 use crate::dns::outcome::{EventSink, Outcome, QueryEvent};
-use crate::store::time::{DAY_US, unix_micros};
+use crate::store::time::{self, unix_micros};
 use crate::store::{HIDDEN_NAME, Interner, QueryRow, Store};
 
 /// The most rows written in one transaction. Large batches are much cheaper per row (each
@@ -261,7 +261,7 @@ impl Writer {
     /// for days that ended while hush was stopped), so that a quiet night's day is complete
     /// within a second of midnight even when no batch comes to do it.
     async fn close_ended_days(&mut self) {
-        let today = unix_micros(SystemTime::now()).div_euclid(DAY_US);
+        let today = time::today();
         if today == self.days_closed_before {
             return;
         }

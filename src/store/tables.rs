@@ -8,9 +8,7 @@
 
 use super::Scope;
 use super::sql::{Dialect, Sql};
-use std::time::SystemTime;
-
-use super::time::{DAY_US, HOUR_US, MINUTE_US, TimeRange, unix_micros};
+use super::time::{DAY_US, HOUR_US, HOURS_PER_DAY, MINUTE_US, TimeRange, today};
 use crate::dns::outcome::Status;
 
 pub(super) const MINUTE_COUNTS: &str = "minute_counts";
@@ -154,10 +152,10 @@ impl Sources {
             .collect();
         // The daily tables hold only days that have ended (SQLite adds a day to them at its
         // close): a range reaching past today reads today and later from the hourly tables.
-        let today = unix_micros(SystemTime::now()).div_euclid(DAY_US);
+        let today = today();
         let days = days.whole.and_then(|(first, end)| {
             if end > today {
-                hours.push((first.max(today) * 24, end * 24));
+                hours.push((first.max(today) * HOURS_PER_DAY, end * HOURS_PER_DAY));
             }
             (first < end.min(today)).then_some((first, end.min(today)))
         });
@@ -414,7 +412,7 @@ mod tests {
 
     #[test]
     fn a_day_not_over_yet_is_read_from_the_hourly_tables() {
-        let today = unix_micros(SystemTime::now()).div_euclid(DAY_US);
+        let today = today();
         let range = TimeRange {
             from_us: (today - 3) * DAY_US,
             to_us: (today + 2) * DAY_US,

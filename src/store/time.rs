@@ -6,6 +6,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const MINUTE_US: i64 = 60_000_000;
 pub const HOUR_US: i64 = 60 * MINUTE_US;
 pub const DAY_US: i64 = 24 * HOUR_US;
+pub const HOURS_PER_DAY: i64 = DAY_US / HOUR_US;
+
+/// Today's number: days since the Unix epoch (UTC), the unit of the daily counts.
+pub fn today() -> i64 {
+    unix_micros(SystemTime::now()).div_euclid(DAY_US)
+}
 
 /// Microseconds since the Unix epoch, the unit of every stored time.
 pub fn unix_micros(time: SystemTime) -> i64 {

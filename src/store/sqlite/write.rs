@@ -5,7 +5,6 @@
 //! tables (`migrations/sqlite/0007_daily_counts_at_day_close.sql`).
 
 use std::sync::OnceLock;
-use std::time::SystemTime;
 
 use sqlx::query_builder::Separated;
 use sqlx::{AssertSqlSafe, QueryBuilder, SqlSafeStr, Sqlite, SqliteConnection};
@@ -18,7 +17,7 @@ use crate::store::batch::{
 };
 use crate::store::row::QueryRow;
 use crate::store::tables::{DAILY, HOURLY, MINUTE_COUNTS, PERIODS, Subject};
-use crate::store::time::{DAY_US, unix_micros};
+use crate::store::time::{HOURS_PER_DAY, today};
 
 /// Rows per INSERT statement: 500 rows × 13 values stays far below SQLite's 32,766 variables,
 /// and a fixed size lets the statement cache reuse the prepared statement.
@@ -221,11 +220,10 @@ async fn close_ended_days(tx: &mut SqliteConnection) -> Result<i64, StoreError> 
     let Some((first_open_day,)) = state else {
         return Ok(EVERY_DAY);
     };
-    let today = unix_micros(SystemTime::now()).div_euclid(DAY_US);
+    let today = today();
     if first_open_day >= today {
         return Ok(first_open_day);
     }
-    let hours_per_day = DAY_US / HOURLY.size_us;
     for ((hourly, daily), keys) in HOURLY
         .tables()
         .into_iter()
@@ -236,14 +234,14 @@ async fn close_ended_days(tx: &mut SqliteConnection) -> Result<i64, StoreError> 
         let grouping: Vec<String> = keys.split(", ").map(|key| format!("+{key}")).collect();
         let sql = format!(
             "INSERT INTO {daily} (day, {keys}, count) \
-             SELECT hour / {hours_per_day}, {keys}, SUM(count) FROM {hourly} \
+             SELECT hour / {HOURS_PER_DAY}, {keys}, SUM(count) FROM {hourly} \
              WHERE hour >= ? AND hour < ? GROUP BY 1, {} \
              ON CONFLICT (day, {keys}) DO UPDATE SET count = count + excluded.count",
             grouping.join(", ")
         );
         sqlx::query(AssertSqlSafe(sql))
-            .bind(first_open_day * hours_per_day)
-            .bind(today * hours_per_day)
+            .bind(first_open_day * HOURS_PER_DAY)
+            .bind(today * HOURS_PER_DAY)
             .execute(&mut *tx)
             .await?;
     }
