@@ -101,23 +101,21 @@ async fn a_household_logs_in_and_sees_what_hush_did() {
         .find("button[aria-label='Allow ads.tracker.example.com']")
         .await;
     allow.click().await.unwrap();
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    loop {
-        let (_, rules) = hush.get("/api/rules").await;
-        let allowed = rules["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|rule| rule["kind"] == "allow" && rule["domain"] == "ads.tracker.example.com");
-        if allowed {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no allow rule: {rules}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    // The button turns to "Allowed" when the POST has answered, which is after the rule reached
+    // DNS; the stored rule alone shows up a moment earlier (the store commits before the swap).
+    browser
+        .wait_for_text(
+            "button[aria-label='Allowed ads.tracker.example.com']",
+            "Allowed",
+        )
+        .await;
+    let (_, rules) = hush.get("/api/rules").await;
+    let allowed = rules["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|rule| rule["kind"] == "allow" && rule["domain"] == "ads.tracker.example.com");
+    assert!(allowed, "no allow rule: {rules}");
     let reply = udp_query(hush.dns, "ads.tracker.example.com.", RecordType::A).await;
     assert_eq!(
         answers(&reply),
