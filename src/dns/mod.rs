@@ -7,6 +7,7 @@ pub mod admission;
 pub mod answer_check;
 pub mod arrival;
 pub mod cache;
+pub mod datagrams;
 pub mod dnssec;
 pub mod handler;
 pub mod https;

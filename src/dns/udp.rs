@@ -1,11 +1,12 @@
-//! DNS over UDP, served by hush's own receive loops: one per core on each socket. A query that
-//! needs no upstream (blocked, cached, refused, malformed) is answered inline by the loop that
-//! received it: no task, no channel, one `recvfrom` and one `sendto`. A query that must go
+//! DNS over UDP, served by hush's own receive loops: one per core on each socket. A loop takes
+//! every query waiting on its socket at once ([`super::datagrams`]); a query that needs no
+//! upstream (blocked, cached, refused, malformed) is answered inline, and the answers to the
+//! whole batch leave together: no task, no channel, two system calls for the lot. A query that must go
 //! upstream gets a task of its own, so a slow upstream never holds a loop. On shutdown the
 //! loops stop receiving and wait for their forwarded queries, so every answered query's event
 //! reaches the query log.
 
-use std::net::SocketAddr;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,10 +18,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tracing::debug;
 
 use super::arrival::Arrival;
+use super::datagrams::{Datagram, Inbox, Outbox, send};
 use super::handler::{DnsHandler, unreadable};
-
-/// Larger than any datagram a client may send (EDNS payloads top out at 64 KiB).
-const RECEIVE_BUFFER: usize = 65_535;
 
 /// The receive loops of every UDP socket.
 pub struct UdpServer {
@@ -66,61 +65,68 @@ async fn receive_loop(
     handler: Arc<DnsHandler>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut buffer = vec![0u8; RECEIVE_BUFFER];
+    let mut inbox = Inbox::default();
+    let mut outbox = Outbox::default();
     let mut forwarded = JoinSet::new();
     loop {
-        let received = tokio::select! {
+        let ready = tokio::select! {
             biased;
             _ = stopped.changed() => break,
-            received = socket.recv_from(&mut buffer) => received,
+            ready = socket.readable() => ready,
         };
-        let (length, peer) = match received {
-            Ok(received) => received,
-            Err(error) => {
+        let received = ready.and_then(|()| inbox.receive(&socket));
+        if let Err(error) = received {
+            if error.kind() != io::ErrorKind::WouldBlock {
                 // ICMP errors from earlier sends surface here on some systems; an exhausted
                 // machine gets a pause instead of a spin.
                 debug!(%error, "UDP receive failed");
                 tokio::time::sleep(Duration::from_millis(1)).await;
-                continue;
             }
-        };
-        // Port 0 cannot be answered, and answering it is a known reflection trick.
-        if peer.port() == 0 {
             continue;
         }
-        let message = &buffer[..length];
-        let request = match Request::from_bytes(message.to_vec(), peer, Protocol::Udp) {
-            Ok(request) => request,
-            Err(_) => {
-                if let Some(reply) = unreadable(message) {
-                    send(&socket, &reply, peer).await;
-                }
+        for datagram in inbox.datagrams() {
+            // Port 0 cannot be answered, and answering it is a known reflection trick.
+            if datagram.peer.port() == 0 {
                 continue;
             }
-        };
-        // Responses sent to a server are dropped: no reflection.
-        if request.metadata.message_type != hickory_proto::op::MessageType::Query {
-            continue;
-        }
-        match handler.answer_locally(&request, &Arrival::UDP) {
-            Ok(Some(reply)) => send(&socket, &reply, peer).await,
-            Ok(None) => {}
-            Err(deferred) => {
-                let (socket, handler) = (Arc::clone(&socket), Arc::clone(&handler));
-                forwarded.spawn(async move {
-                    if let Some(reply) = handler.answer_forwarded(&request, deferred).await {
-                        send(&socket, &reply, peer).await;
+            let request = match parse(&datagram) {
+                Some(request) => request,
+                None => {
+                    if let Some(reply) = unreadable(datagram.bytes) {
+                        outbox.push(reply, datagram.peer);
                     }
-                });
+                    continue;
+                }
+            };
+            // Responses sent to a server are dropped: no reflection.
+            if request.metadata.message_type != hickory_proto::op::MessageType::Query {
+                continue;
+            }
+            match handler.answer_locally(&request, &Arrival::UDP) {
+                Ok(Some(reply)) => outbox.push(reply, datagram.peer),
+                Ok(None) => {}
+                Err(deferred) => {
+                    let (socket, handler) = (Arc::clone(&socket), Arc::clone(&handler));
+                    let peer = datagram.peer;
+                    forwarded.spawn(async move {
+                        if let Some(reply) = handler.answer_forwarded(&request, deferred).await {
+                            send(&socket, &reply, peer).await;
+                        }
+                    });
+                }
             }
         }
+        outbox.flush(&socket).await;
         while forwarded.try_join_next().is_some() {}
     }
     while forwarded.join_next().await.is_some() {}
 }
 
-async fn send(socket: &UdpSocket, reply: &[u8], peer: SocketAddr) {
-    if let Err(error) = socket.send_to(reply, peer).await {
-        debug!(%error, %peer, "could not send a UDP response");
+/// The request in `datagram`, or `None` when it cannot be read (a cut datagram is unreadable:
+/// its end is missing).
+fn parse(datagram: &Datagram<'_>) -> Option<Request> {
+    if datagram.cut {
+        return None;
     }
+    Request::from_bytes(datagram.bytes.to_vec(), datagram.peer, Protocol::Udp).ok()
 }

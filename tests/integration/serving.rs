@@ -249,3 +249,63 @@ async fn malformed_packets_neither_crash_nor_stop_the_server() {
     let healthy = tcp_query(hush.addr, &query_message("www.example.com.", RecordType::A)).await;
     assert_eq!(answers(&healthy), ["www.example.com. A 192.0.2.1"]);
 }
+
+#[tokio::test]
+async fn a_burst_from_one_socket_gets_every_answer_with_its_own_id() {
+    let upstream = Upstream::start().await;
+    let hush = start_hush(upstream.addr, "tracker.example.com\n", "", "").await;
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // Sent before reading anything, so the server finds them queued and takes them in batches.
+    const BURST: u16 = 300;
+    for id in 0..BURST {
+        let name = if id.is_multiple_of(3) {
+            "www.example.com."
+        } else {
+            "ads.tracker.example.com."
+        };
+        let mut query = query_message(name, RecordType::A);
+        query.metadata.id = id;
+        socket
+            .send_to(&query.to_vec().unwrap(), hush.addr)
+            .await
+            .unwrap();
+    }
+    let mut seen = vec![false; usize::from(BURST)];
+    let mut buffer = vec![0u8; 4096];
+    for _ in 0..BURST {
+        let length = tokio::time::timeout(TIMEOUT, socket.recv(&mut buffer))
+            .await
+            .expect("an answer missing from the burst")
+            .unwrap();
+        let reply = Message::from_vec(&buffer[..length]).unwrap();
+        let id = reply.metadata.id;
+        let expected = if id.is_multiple_of(3) {
+            "www.example.com. A 192.0.2.1"
+        } else {
+            "ads.tracker.example.com. A 0.0.0.0"
+        };
+        assert_eq!(answers(&reply), [expected], "id {id}");
+        assert!(
+            !std::mem::replace(&mut seen[usize::from(id)], true),
+            "id {id} answered twice"
+        );
+    }
+    assert!(seen.iter().all(|&answered| answered));
+}
+
+#[tokio::test]
+async fn a_datagram_longer_than_any_query_is_a_format_error() {
+    let upstream = Upstream::start().await;
+    let hush = start_hush(upstream.addr, "", "", "").await;
+    let mut query = query_message("www.example.com.", RecordType::A);
+    query.metadata.id = 0x4242;
+    let mut bytes = query.to_vec().unwrap();
+    bytes.resize(6000, 0);
+    let reply = udp_exchange_raw(hush.addr, &bytes, TIMEOUT)
+        .await
+        .expect("no answer to the long datagram");
+    let reply = Message::from_vec(&reply).unwrap();
+    assert_eq!(reply.metadata.id, 0x4242);
+    assert_eq!(reply.metadata.response_code, ResponseCode::FormErr);
+    assert_eq!(upstream.total(), 0);
+}
