@@ -63,6 +63,13 @@ impl Sql {
         }
     }
 
+    /// The statement as SQLite's `EXPLAIN QUERY PLAN`, for tests of index use.
+    #[cfg(test)]
+    pub fn explained(mut self) -> Self {
+        self.text.insert_str(0, "EXPLAIN QUERY PLAN ");
+        self
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
