@@ -61,6 +61,9 @@ const HARNESS_STEP_US: i64 = 50;
 
 fn sample_rows(count: usize, mix: Mix) -> Vec<QueryRow> {
     let upstream: Arc<str> = Arc::from("udp://9.9.9.9:53");
+    // One string per list, shared by its rows, as the rule set hands them to the log.
+    let list: Arc<str> = Arc::from("xiaomi-telemetry");
+    let category: Arc<str> = Arc::from("telemetry");
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let mut next = move || {
         seed ^= seed << 13;
@@ -101,9 +104,9 @@ fn sample_rows(count: usize, mix: Mix) -> Vec<QueryRow> {
                     Status::Forwarded
                 },
                 rcode: 0,
-                rule: blocked.then(|| format!("site{site}.example")),
-                list: blocked.then(|| "xiaomi-telemetry".to_owned()),
-                category: blocked.then(|| "telemetry".to_owned()),
+                rule: blocked.then(|| Arc::from(format!("site{site}.example"))),
+                list: blocked.then(|| Arc::clone(&list)),
+                category: blocked.then(|| Arc::clone(&category)),
                 group: None,
                 upstream: (!blocked).then(|| Arc::clone(&upstream)),
                 duration_us: (r % 20_000) as i64,

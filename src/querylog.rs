@@ -303,13 +303,16 @@ impl Writer {
 
 fn row_of(event: QueryEvent, privacy: Privacy) -> QueryRow {
     let (rule, list, category, group, upstream) = match &event.outcome {
-        Outcome::Blocked(blocked) => (
-            Some(blocked.rule()),
-            Some(blocked.list().to_owned()),
-            blocked.category().map(str::to_owned),
-            blocked.group.clone(),
-            None,
-        ),
+        Outcome::Blocked(blocked) => {
+            let (list, category) = blocked.shared_list_and_category();
+            (
+                Some(Arc::from(blocked.rule())),
+                Some(list),
+                category,
+                blocked.group.clone(),
+                None,
+            )
+        }
         Outcome::Forwarded { upstream } => (None, None, None, None, Some(Arc::clone(upstream))),
         _ => (None, None, None, None, None),
     };

@@ -178,6 +178,15 @@ impl Blocked {
         self.source().map_or(REBINDING_LIST, |source| &source.name)
     }
 
+    /// [`Blocked::list`] and [`Blocked::category`] as the list's own shared strings, for the
+    /// query log.
+    pub fn shared_list_and_category(&self) -> (Arc<str>, Option<Arc<str>>) {
+        match self.source() {
+            Some(source) => (Arc::clone(&source.name), source.category.clone()),
+            None => (Arc::from(REBINDING_LIST), Some(Arc::from(REBINDING_CATEGORY))),
+        }
+    }
+
     /// Where that list comes from.
     pub fn location(&self) -> &str {
         self.source().map_or("hush", |source| &source.location)

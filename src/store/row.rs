@@ -19,9 +19,11 @@ pub struct QueryRow {
     pub qtype: u16,
     pub status: Status,
     pub rcode: u16,
-    pub rule: Option<String>,
-    pub list: Option<String>,
-    pub category: Option<String>,
+    /// The text columns repeat from row to row: shared, so neither the log nor the writer's
+    /// statements copy them per query.
+    pub rule: Option<Arc<str>>,
+    pub list: Option<Arc<str>>,
+    pub category: Option<Arc<str>>,
     /// The group whose list blocked the query.
     pub group: Option<Arc<str>>,
     pub upstream: Option<Arc<str>>,
@@ -64,8 +66,10 @@ where
             index: "status".to_owned(),
             source: format!("unknown status code {code}").into(),
         })?;
-        let upstream: Option<String> = row.try_get("upstream")?;
-        let group: Option<String> = row.try_get("group_name")?;
+        let shared = |column: &'static str| -> Result<Option<Arc<str>>, sqlx::Error> {
+            let text: Option<String> = row.try_get(column)?;
+            Ok(text.map(Arc::from))
+        };
         let code: i64 = row.try_get("protocol")?;
         let protocol = Protocol::from_code(code).ok_or_else(|| sqlx::Error::ColumnDecode {
             index: "protocol".to_owned(),
@@ -83,11 +87,11 @@ where
                 qtype: small("qtype")?,
                 status,
                 rcode: small("rcode")?,
-                rule: row.try_get("rule")?,
-                list: row.try_get("list")?,
-                category: row.try_get("category")?,
-                group: group.map(Arc::from),
-                upstream: upstream.map(Arc::from),
+                rule: shared("rule")?,
+                list: shared("list")?,
+                category: shared("category")?,
+                group: shared("group_name")?,
+                upstream: shared("upstream")?,
                 duration_us: row.try_get("duration_us")?,
             },
         })

@@ -149,13 +149,13 @@ impl SqliteStore {
                     .bind(i64::from(row.qtype))
                     .bind(row.status.code())
                     .bind(i64::from(row.rcode))
-                    .bind(row.rule.as_deref())
-                    .bind(row.list.as_deref())
-                    .bind(row.category.as_deref())
-                    .bind(row.upstream.as_deref())
+                    .bind(row.rule.clone())
+                    .bind(row.list.clone())
+                    .bind(row.category.clone())
+                    .bind(row.upstream.clone())
                     .bind(row.duration_us)
                     .bind(row.protocol.code())
-                    .bind(row.group.as_deref());
+                    .bind(row.group.clone());
             }
             insert.execute(&mut *tx).await?;
         }
