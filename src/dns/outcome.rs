@@ -183,7 +183,10 @@ impl Blocked {
     pub fn shared_list_and_category(&self) -> (Arc<str>, Option<Arc<str>>) {
         match self.source() {
             Some(source) => (Arc::clone(&source.name), source.category.clone()),
-            None => (Arc::from(REBINDING_LIST), Some(Arc::from(REBINDING_CATEGORY))),
+            None => (
+                Arc::from(REBINDING_LIST),
+                Some(Arc::from(REBINDING_CATEGORY)),
+            ),
         }
     }
 

@@ -43,7 +43,7 @@ fn full_row_insert() -> &'static str {
 }
 
 /// A counts-table key: its values are bound in column order.
-trait CountKey: Eq + std::hash::Hash {
+trait CountKey: Eq + std::hash::Hash + Ord {
     fn bind(&self, values: &mut Separated<'_, Sqlite, &'static str>);
 }
 
@@ -260,7 +260,10 @@ async fn add_counts<K: CountKey>(
     keys: &str,
     counts: HashMap<K, i64>,
 ) -> Result<(), StoreError> {
-    let counts: Vec<(K, i64)> = counts.into_iter().collect();
+    let mut counts: Vec<(K, i64)> = counts.into_iter().collect();
+    // In key order each upsert lands next to the previous one in the table's B-tree (the keys
+    // lead with the period, then the name or client), instead of at a random page.
+    counts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     for chunk in counts.chunks(ROWS_PER_STATEMENT) {
         let mut upsert = QueryBuilder::<Sqlite>::new("INSERT INTO ");
         upsert.push(format_args!("{table} ({keys}, count) "));
