@@ -128,9 +128,11 @@ impl AnswerCache {
                 })
                 .collect()
         };
-        // The validation state is kept: a secure answer stays secure from the cache.
+        // A fresh answer keeps its validation state: secure stays secure from the cache. A stale
+        // one was validated while it was fresh and its signatures may have expired since, so it
+        // goes out without the AD bit.
         Some(Reply {
-            secure: entry.reply.secure,
+            secure: entry.reply.secure && matches!(wanted, Freshness::Fresh),
             ..Reply::with_records(
                 entry.reply.rcode,
                 count_down(&entry.reply.answers),
@@ -233,6 +235,40 @@ mod tests {
                 .is_none()
         );
         assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_secure_answer_stays_secure_while_fresh_and_not_once_stale() {
+        let cache = AnswerCache::new(100, Duration::from_secs(3600));
+        let (name, mut stored) = reply(300);
+        stored.secure = true;
+        cache.insert(&name, RecordType::A, &stored, 300);
+        let now = Instant::now();
+        let fresh = cache
+            .get_at(&name, RecordType::A, now, Freshness::Fresh)
+            .unwrap();
+        assert!(fresh.secure);
+        let stale = cache
+            .get_at(
+                &name,
+                RecordType::A,
+                now + Duration::from_secs(400),
+                Freshness::Stale,
+            )
+            .unwrap();
+        assert!(!stale.secure);
+        assert_eq!(
+            stale.answers,
+            fresh
+                .answers
+                .iter()
+                .map(|record| {
+                    let mut record = record.clone();
+                    record.ttl = STALE_TTL;
+                    record
+                })
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]
