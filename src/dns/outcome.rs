@@ -4,8 +4,8 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime};
 
 use hickory_proto::op::ResponseCode;
@@ -13,7 +13,7 @@ use hickory_proto::rr::{LowerName, RecordType};
 use tokio::sync::mpsc;
 
 use super::arrival::{DeviceName, Protocol};
-use crate::rules::{RuleMatch, RuleSet, Source};
+use crate::rules::{GroupMask, Polarity, RuleMatch, RuleSet, Source};
 
 /// The end of one query.
 #[derive(Debug, Clone)]
@@ -149,6 +149,17 @@ pub enum BlockCause {
 pub const REBINDING_LIST: &str = "rebinding protection";
 const REBINDING_CATEGORY: &str = "rebinding";
 
+/// The source of rebinding blocks: hush itself, described like a list so that a block names
+/// its list the same way whatever its cause.
+static REBINDING_SOURCE: LazyLock<Source> = LazyLock::new(|| Source {
+    name: Arc::from(REBINDING_LIST),
+    location: "hush".to_owned(),
+    polarity: Polarity::Block,
+    category: Some(Arc::from(REBINDING_CATEGORY)),
+    vendor: None,
+    groups: GroupMask::ALL,
+});
+
 impl Blocked {
     pub fn by_rule(rules: Arc<RuleSet>, matched: RuleMatch, group: Option<Arc<str>>) -> Self {
         Self {
@@ -158,10 +169,10 @@ impl Blocked {
         }
     }
 
-    fn source(&self) -> Option<&Source> {
+    fn source(&self) -> &Source {
         match &self.cause {
-            BlockCause::Rule { rules, matched } => Some(rules.source(matched.source)),
-            BlockCause::Rebinding { .. } => None,
+            BlockCause::Rule { rules, matched } => rules.source(matched.source),
+            BlockCause::Rebinding { .. } => &REBINDING_SOURCE,
         }
     }
 
@@ -175,32 +186,24 @@ impl Blocked {
 
     /// The display name of the list holding the rule.
     pub fn list(&self) -> &str {
-        self.source().map_or(REBINDING_LIST, |source| &source.name)
+        &self.source().name
     }
 
     /// [`Blocked::list`] and [`Blocked::category`] as the list's own shared strings, for the
     /// query log.
     pub fn shared_list_and_category(&self) -> (Arc<str>, Option<Arc<str>>) {
-        match self.source() {
-            Some(source) => (Arc::clone(&source.name), source.category.clone()),
-            None => (
-                Arc::from(REBINDING_LIST),
-                Some(Arc::from(REBINDING_CATEGORY)),
-            ),
-        }
+        let source = self.source();
+        (Arc::clone(&source.name), source.category.clone())
     }
 
     /// Where that list comes from.
     pub fn location(&self) -> &str {
-        self.source().map_or("hush", |source| &source.location)
+        &self.source().location
     }
 
     /// The category of that list, when it has one.
     pub fn category(&self) -> Option<&str> {
-        match self.source() {
-            Some(source) => source.category.as_deref(),
-            None => Some(REBINDING_CATEGORY),
-        }
+        self.source().category.as_deref()
     }
 }
 

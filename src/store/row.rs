@@ -19,8 +19,8 @@ pub struct QueryRow {
     pub qtype: u16,
     pub status: Status,
     pub rcode: u16,
-    /// The text columns repeat from row to row: shared, so neither the log nor the writer's
-    /// statements copy them per query.
+    /// Shared strings: list and category are the list's own, and the rule, made once per row,
+    /// goes into the writer's statement without another copy.
     pub rule: Option<Arc<str>>,
     pub list: Option<Arc<str>>,
     pub category: Option<Arc<str>>,

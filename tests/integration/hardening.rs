@@ -1,6 +1,8 @@
 //! Keeping devices on hush and abuse off it: the browser DoH canary, iCloud Private Relay,
 //! minimal ANY answers.
 
+use std::sync::Arc;
+
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 
@@ -261,6 +263,15 @@ async fn rebinding_protection_blocks_public_names_answering_private_addresses() 
     assert_eq!(answers(&reply), ["private.example.com. A 0.0.0.0"]);
     let blocked = hush.expect_blocked().await;
     assert_eq!(blocked.list(), "rebinding protection");
+    assert_eq!(blocked.category(), Some("rebinding"));
+    assert_eq!(blocked.location(), "hush");
+    assert_eq!(
+        blocked.shared_list_and_category(),
+        (
+            Arc::from("rebinding protection"),
+            Some(Arc::from("rebinding"))
+        )
+    );
     assert_eq!(blocked.rule(), "192.168.1.10");
     let local = udp_query(hush.addr, "nas.home.arpa.", RecordType::A).await;
     assert_eq!(
