@@ -22,7 +22,7 @@ pub fn cloaked_by(policy: &Policy, groups: GroupMask, reply: &Reply) -> Option<B
         let target = LowerName::from(&target.0);
         match policy.decide(&target, groups) {
             Decision::Block(blocked) => Some(Blocked {
-                via_cname: Some(target),
+                via_cname: Some(Box::new(target)),
                 ..blocked
             }),
             Decision::Allow { .. } | Decision::Pass => None,

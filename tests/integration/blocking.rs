@@ -205,7 +205,10 @@ async fn a_cname_chain_into_a_blocked_name_is_blocked() {
     assert_eq!(answers(&reply), ["cloaked.example.com. A 0.0.0.0"]);
     let blocked = hush.expect_blocked().await;
     assert_eq!(blocked.rule(), "cloaktracker.net");
-    assert_eq!(blocked.via_cname, Some(lower("edge.cloaktracker.net.")));
+    assert_eq!(
+        blocked.via_cname,
+        Some(Box::new(lower("edge.cloaktracker.net.")))
+    );
     // A chain into an unlisted name is answered normally, CNAME included.
     let alias = udp_query(hush.addr, "alias.example.com.", RecordType::A).await;
     assert_eq!(
