@@ -1,8 +1,9 @@
-//! The query-log writer: one task, on a thread of its own, that receives query events from the DNS side over a bounded
-//! channel and writes them to the store in batches (flushed when a batch is full or a second has
-//! passed). A failing database is retried with backoff while DNS carries on; the channel then
-//! fills and further events are dropped and counted by the [`EventSink`]. Retention runs in the
-//! same task, in small deletes between batches, so it never competes with writing.
+//! The query-log writer: one task, on a thread of its own, that receives query events from the
+//! DNS side over a bounded channel and writes them to the store in batches (flushed when a batch
+//! is full or a second has passed). A failing database is retried with backoff while DNS carries
+//! on; the channel then fills and further events are dropped and counted by the [`EventSink`].
+//! Retention runs in the same task, in small deletes between batches, so it never competes with
+//! writing.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
