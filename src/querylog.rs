@@ -142,9 +142,9 @@ impl QueryLogWriter {
         };
         // The writer runs on a thread of its own, not among the DNS tasks: turning a second's
         // events into rows and counts is milliseconds of work without an await, and a receive
-        // loop sharing a runtime thread with it would wait that long (the p99 at 20k QPS was
-        // 1.3 ms this way against 0.25 ms with the log off). Timers and sockets stay the
-        // runtime's.
+        // loop sharing a runtime thread with it would wait that long (p99 at 20k QPS, blocked
+        // names: 1.3-2.1 ms that way, 1.1-1.4 ms this way; benches/README, round four).
+        // Timers and sockets stay the runtime's.
         let runtime = tokio::runtime::Handle::current();
         let task = tokio::task::spawn_blocking(move || {
             runtime.block_on(writer.run(receiver, shutdown_rx, retention));
