@@ -5,12 +5,10 @@
 //! Retention runs in the same task, in small deletes between batches, so it never competes with
 //! writing.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use ipnet::IpNet;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -18,13 +16,18 @@ use tokio::time::MissedTickBehavior;
 use tracing::{debug, error, warn};
 
 use crate::config::QueryLogConfig;
-use crate::dns::outcome::{EventSink, Outcome, QueryEvent};
+use crate::dns::outcome::{EventSink, QueryEvent};
 use crate::store::time::{self, unix_micros};
-use crate::store::{HIDDEN_NAME, Interner, QueryRow, Store};
+use crate::store::{Interner, QueryRow, Store};
+
+mod row;
+pub use row::Privacy;
+use row::row_of;
 
 /// The most rows written in one transaction. Large batches are much cheaper per row (each
 /// dirtied index page is written to the WAL once per transaction), and a busy network fills
-/// one within a fraction of a second; a quiet one is flushed every second anyway.
+/// one within a fraction of a second; a quiet one is flushed every second anyway. A smaller
+/// `querylog.queue` lowers it to the queue's size ([`batch_limit`]).
 pub const MAX_BATCH: usize = 20_000;
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the writer takes what is waiting in the channel. It polls rather than waits on the
@@ -39,24 +42,6 @@ const RETENTION_BATCHES_PER_PASS: usize = 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Attempts at the final flush on shutdown before the remaining rows are given up.
 const SHUTDOWN_ATTEMPTS: u32 = 3;
-
-/// What the query log keeps of each query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Privacy {
-    /// Store the client's network (IPv4 /24, IPv6 /56), not its address.
-    pub anonymize_clients: bool,
-    /// Store query names (and the rules that name them).
-    pub log_names: bool,
-}
-
-impl Privacy {
-    pub fn of(config: &QueryLogConfig) -> Self {
-        Self {
-            anonymize_clients: config.anonymize_clients,
-            log_names: config.log_names,
-        }
-    }
-}
 
 /// Counters of the writer, read by `/api/health` and `/metrics`.
 #[derive(Debug, Default)]
@@ -131,15 +116,7 @@ impl QueryLogWriter {
         let (sender, receiver) = mpsc::channel(queue.max(1));
         let (shutdown, shutdown_rx) = oneshot::channel();
         let stats = Arc::new(WriterStats::default());
-        let writer = Writer {
-            store,
-            stats: Arc::clone(&stats),
-            interner: Interner::default(),
-            batch: Vec::new(),
-            backoff: Duration::from_millis(100),
-            privacy,
-            days_closed_before: i64::MIN,
-        };
+        let writer = Writer::new(store, Arc::clone(&stats), privacy, batch_limit(queue));
         // The writer runs on a thread of its own, not among the DNS tasks: turning a second's
         // events into rows and counts is milliseconds of work without an await, and a receive
         // loop sharing a runtime thread with it would wait that long (p99 at 20k QPS, blocked
@@ -168,11 +145,20 @@ impl QueryLogWriter {
     }
 }
 
+/// The most rows the writer holds for the disk when `queue` events may wait for it: a small
+/// box that shrinks the queue to save memory shrinks the batch with it, so the rows waiting for
+/// the disk take no more room than the events waiting for the writer.
+fn batch_limit(queue: usize) -> usize {
+    queue.clamp(1, MAX_BATCH)
+}
+
 struct Writer {
     store: Store,
     stats: Arc<WriterStats>,
     interner: Interner,
     batch: Vec<QueryRow>,
+    /// The batch is written once it holds this many rows ([`batch_limit`]).
+    batch_limit: usize,
     backoff: Duration,
     privacy: Privacy,
     /// The day (since the epoch, UTC) before which the store's days are known to be complete.
@@ -180,6 +166,19 @@ struct Writer {
 }
 
 impl Writer {
+    fn new(store: Store, stats: Arc<WriterStats>, privacy: Privacy, batch_limit: usize) -> Self {
+        Self {
+            store,
+            stats,
+            interner: Interner::default(),
+            batch: Vec::new(),
+            batch_limit,
+            backoff: Duration::from_millis(100),
+            privacy,
+            days_closed_before: i64::MIN,
+        }
+    }
+
     async fn run(
         mut self,
         mut events: mpsc::Receiver<QueryEvent>,
@@ -196,7 +195,7 @@ impl Writer {
                 _ = &mut shutdown => break,
                 _ = drain_tick.tick() => {
                     let open = self.drain(&mut events);
-                    if self.batch.len() >= MAX_BATCH {
+                    if self.batch.len() >= self.batch_limit {
                         self.flush().await;
                     }
                     if !open {
@@ -213,17 +212,17 @@ impl Writer {
         events.close();
         while let Some(event) = events.recv().await {
             self.batch.push(row_of(event, self.privacy));
-            if self.batch.len() >= MAX_BATCH {
+            if self.batch.len() >= self.batch_limit {
                 self.flush_for_shutdown().await;
             }
         }
         self.flush_for_shutdown().await;
     }
 
-    /// Moves the waiting events into the batch (up to [`MAX_BATCH`]) without waiting for more;
+    /// Moves the waiting events into the batch (up to its limit) without waiting for more;
     /// false once every sender is gone and the channel is empty.
     fn drain(&mut self, events: &mut mpsc::Receiver<QueryEvent>) -> bool {
-        while self.batch.len() < MAX_BATCH {
+        while self.batch.len() < self.batch_limit {
             match events.try_recv() {
                 Ok(event) => self.batch.push(row_of(event, self.privacy)),
                 Err(TryRecvError::Empty) => return true,
@@ -310,77 +309,50 @@ impl Writer {
     }
 }
 
-fn row_of(event: QueryEvent, privacy: Privacy) -> QueryRow {
-    let (rule, list, category, group, upstream) = match &event.outcome {
-        Outcome::Blocked(blocked) => {
-            let (list, category) = blocked.shared_list_and_category();
-            (
-                Some(Arc::from(blocked.rule())),
-                Some(list),
-                category,
-                blocked.group.clone(),
-                None,
-            )
-        }
-        Outcome::Forwarded { upstream } => (None, None, None, None, Some(Arc::clone(upstream))),
-        _ => (None, None, None, None, None),
-    };
-    let (domain, rule) = if privacy.log_names {
-        let mut domain = event.name.to_string();
-        if domain.len() > 1 && domain.ends_with('.') {
-            domain.pop();
-        }
-        (domain, rule)
-    } else {
-        (HIDDEN_NAME.to_owned(), None)
-    };
-    // A device name tells devices apart, which is what anonymising clients is to prevent.
-    let (client, client_name) = if privacy.anonymize_clients {
-        (network_of(event.client), None)
-    } else {
-        (event.client, event.device.map(|device| device.to_string()))
-    };
-    QueryRow {
-        time_us: unix_micros(event.time),
-        client: client.to_string(),
-        client_name,
-        protocol: event.protocol,
-        domain,
-        qtype: u16::from(event.query_type),
-        status: event.outcome.status(),
-        rcode: u16::from(event.rcode),
-        rule,
-        list,
-        category,
-        group,
-        upstream,
-        duration_us: i64::try_from(event.duration.as_micros()).unwrap_or(i64::MAX),
-    }
-}
-
-/// The client's network: the address with its host part zeroed (IPv4 /24, IPv6 /56), enough to
-/// tell households and subnets apart but not devices.
-fn network_of(client: IpAddr) -> IpAddr {
-    let prefix = match client {
-        IpAddr::V4(_) => 24,
-        IpAddr::V6(_) => 56,
-    };
-    IpNet::new(client, prefix).map_or(client, |net| net.network())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::net::IpAddr;
 
-    #[test]
-    fn anonymized_clients_keep_only_their_network() {
-        let cases = [
-            ("192.168.1.23", "192.168.1.0"),
-            ("10.1.2.3", "10.1.2.0"),
-            ("2001:db8:1234:5678:9abc::1", "2001:db8:1234:5600::"),
-        ];
-        for (client, network) in cases {
-            assert_eq!(network_of(client.parse().unwrap()).to_string(), network);
+    use super::*;
+    use crate::dns::outcome::Outcome;
+
+    fn event() -> QueryEvent {
+        QueryEvent {
+            time: SystemTime::now(),
+            client: IpAddr::from([192, 168, 1, 23]),
+            protocol: crate::dns::arrival::Protocol::Udp,
+            device: None,
+            name: hickory_proto::rr::LowerName::from(
+                hickory_proto::rr::Name::from_ascii("tracker.example.").unwrap(),
+            ),
+            query_type: hickory_proto::rr::RecordType::A,
+            outcome: Outcome::Cached,
+            rcode: hickory_proto::op::ResponseCode::NoError,
+            duration: Duration::from_micros(40),
         }
+    }
+
+    #[tokio::test]
+    async fn a_small_queue_bounds_the_batch_too() {
+        const QUEUE: usize = 1_024;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("history.db")).await.unwrap();
+        let privacy = Privacy {
+            anonymize_clients: false,
+            log_names: true,
+        };
+        let mut writer = Writer::new(store, Arc::default(), privacy, batch_limit(QUEUE));
+        let (sender, mut events) = mpsc::channel(QUEUE);
+        // Two queues' worth arrive while the disk is busy: the second waits in the channel
+        // (where a full queue drops and counts) instead of piling up in the batch.
+        for _ in 0..2 {
+            for _ in 0..QUEUE {
+                sender.try_send(event()).unwrap();
+            }
+            assert!(writer.drain(&mut events));
+        }
+        assert_eq!(writer.batch.len(), QUEUE);
+        assert_eq!(events.len(), QUEUE);
+        assert_eq!(batch_limit(1_048_576), MAX_BATCH);
     }
 }
