@@ -1,9 +1,9 @@
 //! The answer cache: upstream answers kept for their TTL, keyed on the question, handed out with
 //! TTLs counted down by the time spent in the cache. Expired answers are kept a while longer
 //! for serve-stale (RFC 8767): when every upstream fails, a stale answer with a short TTL beats
-//! SERVFAIL. Sharded so concurrent queries rarely meet
-//! on one lock; lookups hash the question instead of building an owned key, so a hit allocates
-//! only the records it returns.
+//! SERVFAIL. Sharded so concurrent queries rarely meet on one lock; lookups hash the question
+//! instead of building an owned key, and a hit shares the stored answer, whose records are also
+//! kept encoded ([`super::wire`]) so most hits are answered without copying a record.
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::num::NonZeroUsize;
@@ -14,6 +14,7 @@ use hickory_proto::rr::{LowerName, Record, RecordType};
 use lru::LruCache;
 
 use super::reply::Reply;
+use super::wire::EncodedRecords;
 
 /// Longest time an answer is kept, whatever its TTL says.
 const MAX_TTL: u32 = 86_400;
@@ -24,8 +25,76 @@ struct Entry {
     name: LowerName,
     query_type: RecordType,
     reply: Reply,
+    /// The reply's records as bytes, for answering without the encoder.
+    encoded: Option<EncodedRecords>,
     stored: Instant,
     ttl: u32,
+}
+
+/// An answer found in the cache. The records stay shared with the cache: they are copied (with
+/// their TTLs counted down) only when a response is made of them.
+pub struct CacheHit {
+    entry: Arc<Entry>,
+    ttl: HitTtl,
+}
+
+/// What a hit's records' TTLs become.
+#[derive(Debug, Clone, Copy)]
+enum HitTtl {
+    /// Counted down by the seconds spent in the cache.
+    Aged(u32),
+    /// Expired and served stale (RFC 8767): a short fixed TTL.
+    Stale,
+}
+
+impl CacheHit {
+    /// The stored reply, TTLs as received: what the answer check reads.
+    pub fn stored(&self) -> &Reply {
+        &self.entry.reply
+    }
+
+    /// The TTL a record stored with `ttl` is handed out with now.
+    pub fn ttl(&self, ttl: u32) -> u32 {
+        match self.ttl {
+            HitTtl::Aged(age) => ttl.saturating_sub(age),
+            HitTtl::Stale => STALE_TTL,
+        }
+    }
+
+    /// Whether the answer goes out as DNSSEC-validated. A fresh answer keeps its validation
+    /// state; a stale one was validated while it was fresh and its signatures may have expired
+    /// since, so it goes out without the AD bit.
+    pub fn secure(&self) -> bool {
+        self.entry.reply.secure && matches!(self.ttl, HitTtl::Aged(_))
+    }
+
+    /// The records as bytes, when they could be encoded on their own.
+    pub fn encoded(&self) -> Option<&EncodedRecords> {
+        self.entry.encoded.as_ref()
+    }
+
+    /// The reply with its TTLs as handed out now.
+    pub fn to_reply(&self) -> Reply {
+        let count_down = |records: &[Record]| -> Vec<Record> {
+            records
+                .iter()
+                .map(|record| {
+                    let mut record = record.clone();
+                    record.ttl = self.ttl(record.ttl);
+                    record
+                })
+                .collect()
+        };
+        let stored = &self.entry.reply;
+        Reply {
+            secure: self.secure(),
+            ..Reply::with_records(
+                stored.rcode,
+                count_down(&stored.answers),
+                count_down(&stored.authorities),
+            )
+        }
+    }
 }
 
 pub struct AnswerCache {
@@ -79,13 +148,13 @@ impl AnswerCache {
         )
     }
 
-    /// The cached reply with TTLs reduced by its age, if present and not expired.
-    pub fn get(&self, name: &LowerName, query_type: RecordType) -> Option<Reply> {
+    /// The cached answer, TTLs to be reduced by its age, if present and not expired.
+    pub fn get(&self, name: &LowerName, query_type: RecordType) -> Option<CacheHit> {
         self.get_at(name, query_type, Instant::now(), Freshness::Fresh)
     }
 
-    /// An expired reply still inside the serve-stale window, with every TTL set to 30 s.
-    pub fn get_stale(&self, name: &LowerName, query_type: RecordType) -> Option<Reply> {
+    /// An expired answer still inside the serve-stale window, every TTL to be set to 30 s.
+    pub fn get_stale(&self, name: &LowerName, query_type: RecordType) -> Option<CacheHit> {
         self.get_at(name, query_type, Instant::now(), Freshness::Stale)
     }
 
@@ -95,49 +164,27 @@ impl AnswerCache {
         query_type: RecordType,
         now: Instant,
         wanted: Freshness,
-    ) -> Option<Reply> {
+    ) -> Option<CacheHit> {
         let key = self.key(name, query_type);
-        let entry = {
-            let mut shard = self.shard(key)?;
-            let entry = Arc::clone(shard.get(&key)?);
-            if &entry.name != name || entry.query_type != query_type {
-                return None;
-            }
-            let age = now.saturating_duration_since(entry.stored);
-            let lifetime = Duration::from_secs(u64::from(entry.ttl));
-            if age >= lifetime + self.stale_for {
-                shard.pop(&key);
-                return None;
-            }
-            match (wanted, age < lifetime) {
-                (Freshness::Fresh, true) | (Freshness::Stale, false) => entry,
-                _ => return None,
-            }
+        let mut shard = self.shard(key)?;
+        let entry = shard.get(&key)?;
+        if &entry.name != name || entry.query_type != query_type {
+            return None;
+        }
+        let age = now.saturating_duration_since(entry.stored);
+        let lifetime = Duration::from_secs(u64::from(entry.ttl));
+        if age >= lifetime + self.stale_for {
+            shard.pop(&key);
+            return None;
+        }
+        let ttl = match (wanted, age < lifetime) {
+            (Freshness::Fresh, true) => HitTtl::Aged(age.as_secs() as u32),
+            (Freshness::Stale, false) => HitTtl::Stale,
+            _ => return None,
         };
-        let age = now.saturating_duration_since(entry.stored).as_secs() as u32;
-        let count_down = |records: &[Record]| -> Vec<Record> {
-            records
-                .iter()
-                .map(|record| {
-                    let mut record = record.clone();
-                    record.ttl = match wanted {
-                        Freshness::Fresh => record.ttl.saturating_sub(age),
-                        Freshness::Stale => STALE_TTL,
-                    };
-                    record
-                })
-                .collect()
-        };
-        // A fresh answer keeps its validation state: secure stays secure from the cache. A stale
-        // one was validated while it was fresh and its signatures may have expired since, so it
-        // goes out without the AD bit.
-        Some(Reply {
-            secure: entry.reply.secure && matches!(wanted, Freshness::Fresh),
-            ..Reply::with_records(
-                entry.reply.rcode,
-                count_down(&entry.reply.answers),
-                count_down(&entry.reply.authorities),
-            )
+        Some(CacheHit {
+            entry: Arc::clone(entry),
+            ttl,
         })
     }
 
@@ -151,6 +198,7 @@ impl AnswerCache {
             name: name.clone(),
             query_type,
             reply: reply.clone(),
+            encoded: EncodedRecords::encode(name, query_type, reply),
             stored: Instant::now(),
             ttl: ttl.min(MAX_TTL),
         });
@@ -193,9 +241,11 @@ mod tests {
         cache.insert(&name, RecordType::A, &stored, 300);
         let now = Instant::now();
         let fresh = Freshness::Fresh;
-        let later = cache
+        let hit = cache
             .get_at(&name, RecordType::A, now + Duration::from_secs(100), fresh)
             .unwrap();
+        assert!(hit.encoded().is_some(), "hits are answered from bytes");
+        let later = hit.to_reply();
         assert_eq!(later.answers[0].ttl, 200);
         assert!(cache.get_at(&name, RecordType::AAAA, now, fresh).is_none());
         assert!(
@@ -226,7 +276,8 @@ mod tests {
         );
         let stale = cache
             .get_at(&name, RecordType::A, expired, Freshness::Stale)
-            .unwrap();
+            .unwrap()
+            .to_reply();
         assert_eq!(stale.answers[0].ttl, STALE_TTL);
         let too_old = now + Duration::from_secs(300 + 3600);
         assert!(
@@ -246,7 +297,8 @@ mod tests {
         let now = Instant::now();
         let fresh = cache
             .get_at(&name, RecordType::A, now, Freshness::Fresh)
-            .unwrap();
+            .unwrap()
+            .to_reply();
         assert!(fresh.secure);
         let stale = cache
             .get_at(
@@ -255,7 +307,8 @@ mod tests {
                 now + Duration::from_secs(400),
                 Freshness::Stale,
             )
-            .unwrap();
+            .unwrap()
+            .to_reply();
         assert!(!stale.secure);
         assert_eq!(
             stale.answers,

@@ -18,9 +18,10 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::debug;
 
 use super::arrival::{Arrival, DeviceName};
+use super::cache::CacheHit;
 use super::metrics::DnsMetrics;
 use super::outcome::{EventSink, QueryEvent};
-use super::pipeline::{Forward, Pipeline, Resolution};
+use super::pipeline::{Answer, Forward, Pipeline, Resolution};
 use super::reply::Reply;
 
 /// The largest UDP payload hush sends, whatever a client advertises (RFC 6891 §6.2.5 allows the
@@ -135,7 +136,10 @@ impl DnsHandler {
         edns: Option<Edns>,
         started: Instant,
     ) -> Option<Vec<u8>> {
-        let bytes = encode(request, &resolution.reply, edns.as_ref());
+        let bytes = match &resolution.answer {
+            Answer::Built(reply) => encode(request, reply, edns.as_ref()),
+            Answer::Cached(hit) => encode_cached(request, hit, edns.as_ref()),
+        };
         let duration = started.elapsed();
         self.metrics
             .record(&resolution.outcome, arrival.protocol, duration);
@@ -148,7 +152,7 @@ impl DnsHandler {
                 name: info.query.name().clone(),
                 query_type: info.query.query_type(),
                 outcome: resolution.outcome,
-                rcode: resolution.reply.rcode,
+                rcode: resolution.answer.rcode(),
                 duration,
             });
         }
@@ -156,23 +160,62 @@ impl DnsHandler {
     }
 }
 
-/// Encodes `reply` as the response to `request`. The question is copied from the request
-/// bytes, so the client's letter case is kept; RA is set (hush recurses for its clients), RD
-/// and the ID are echoed; AD is set on a secure answer when the client showed it understands
-/// it, with DO or AD (RFC 6840 §5.7); an extended error rides in the OPT record. Over UDP the
-/// response is limited to the size its OPT record allows (512 bytes without one) and truncated
-/// with TC past it.
-fn encode(request: &Request, reply: &Reply, edns: Option<&Edns>) -> Option<Vec<u8>> {
+/// The header of the response to `request` for an answer with `rcode`: RA set (hush recurses
+/// for its clients), RD and the ID echoed, AA on hush's own records, AD on a `secure` answer
+/// when the client showed it understands it, with DO or AD (RFC 6840 §5.7).
+fn response_metadata(
+    request: &Request,
+    rcode: ResponseCode,
+    authoritative: bool,
+    secure: bool,
+) -> Metadata {
     let mut metadata = Metadata::response_from_request(&request.metadata);
     metadata.recursion_available = true;
-    metadata.authoritative = reply.authoritative;
-    metadata.response_code = reply.rcode;
+    metadata.authoritative = authoritative;
+    metadata.response_code = rcode;
     let asked_for_dnssec = request.metadata.authentic_data
         || request
             .edns
             .as_ref()
             .is_some_and(|edns| edns.flags().dnssec_ok);
-    metadata.authentic_data = reply.secure && asked_for_dnssec;
+    metadata.authentic_data = secure && asked_for_dnssec;
+    metadata
+}
+
+/// The most bytes a response to `request` may take: over UDP what its OPT record allows (512
+/// without one), elsewhere a whole message.
+fn max_response_len(request: &Request, edns: Option<&Edns>) -> u16 {
+    if request.protocol() == Protocol::Udp {
+        edns.map_or(MIN_UDP_PAYLOAD, Edns::max_payload)
+    } else {
+        u16::MAX
+    }
+}
+
+/// [`encode`] for a cache hit: from the records' bytes ([`super::wire`]) when they fit, through
+/// the encoder when they do not (a response to truncate) or were not kept as bytes.
+fn encode_cached(request: &Request, hit: &CacheHit, edns: Option<&Edns>) -> Option<Vec<u8>> {
+    let stored = hit.stored();
+    if let Some(records) = hit.encoded()
+        && stored.extended_error.is_none()
+    {
+        let metadata = response_metadata(request, stored.rcode, stored.authoritative, hit.secure());
+        let max_len = usize::from(max_response_len(request, edns));
+        let question = request.queries.as_bytes();
+        if let Some(bytes) = records.respond(metadata, question, |ttl| hit.ttl(ttl), edns, max_len)
+        {
+            return Some(bytes);
+        }
+    }
+    encode(request, &hit.to_reply(), edns)
+}
+
+/// Encodes `reply` as the response to `request`, its header as [`response_metadata`] says. The
+/// question is copied from the request bytes, so the client's letter case is kept; an extended
+/// error rides in the OPT record. Over UDP the response is limited to the size its OPT record
+/// allows (512 bytes without one) and truncated with TC past it.
+fn encode(request: &Request, reply: &Reply, edns: Option<&Edns>) -> Option<Vec<u8>> {
+    let metadata = response_metadata(request, reply.rcode, reply.authoritative, reply.secure);
     let mut builder = MessageResponseBuilder::from_message_request(request);
     let with_error;
     let edns = match (edns, reply.extended_error) {
@@ -200,9 +243,7 @@ fn encode(request: &Request, reply: &Reply, edns: Option<&Edns>) -> Option<Vec<u
     );
     let mut bytes = Vec::with_capacity(512);
     let mut encoder = BinEncoder::new(&mut bytes);
-    if request.protocol() == Protocol::Udp {
-        encoder.set_max_size(edns.map_or(MIN_UDP_PAYLOAD, Edns::max_payload));
-    }
+    encoder.set_max_size(max_response_len(request, edns));
     match response.destructive_emit(&mut encoder) {
         Ok(_) => Some(bytes),
         Err(error) => {

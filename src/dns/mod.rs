@@ -22,3 +22,4 @@ pub mod server;
 pub mod stream;
 pub mod udp;
 pub mod upstream;
+pub mod wire;

@@ -10,7 +10,7 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 use super::admission::Admission;
 use super::answer_check::{cloaked_by, rebinding};
-use super::cache::AnswerCache;
+use super::cache::{AnswerCache, CacheHit};
 use super::local::SharedLocal;
 use super::outcome::{Blocked, FailureReason, Outcome, RefusalReason};
 use super::policy::{BlockingSwitch, Decision, Policy, SharedPolicy};
@@ -19,10 +19,31 @@ use super::upstream::Forwarders;
 use crate::rules::GroupMask;
 
 /// A query's answer and how it came about.
-#[derive(Debug)]
 pub struct Resolution {
-    pub reply: Reply,
+    pub answer: Answer,
     pub outcome: Outcome,
+}
+
+/// What goes back to the client.
+pub enum Answer {
+    /// A reply made for this query.
+    Built(Reply),
+    /// An answer from the cache, TTLs still to be counted down.
+    Cached(CacheHit),
+}
+
+impl Answer {
+    /// The records as they were received or made (TTLs aside): what the answer check reads.
+    fn records(&self) -> &Reply {
+        match self {
+            Self::Built(reply) => reply,
+            Self::Cached(hit) => hit.stored(),
+        }
+    }
+
+    pub fn rcode(&self) -> ResponseCode {
+        self.records().rcode
+    }
 }
 
 pub struct Pipeline {
@@ -87,7 +108,7 @@ impl Pipeline {
             .answer(name, query.original().name(), query_type)
         {
             return Ok(Resolution {
-                reply,
+                answer: Answer::Built(reply),
                 outcome: Outcome::Local,
             });
         }
@@ -99,7 +120,7 @@ impl Pipeline {
         // and nothing a real client may depend on.
         if query_type == RecordType::ANY {
             return Ok(Resolution {
-                reply: Reply::minimal_any(query.original().name()),
+                answer: Answer::Built(Reply::minimal_any(query.original().name())),
                 outcome: Outcome::Refused(RefusalReason::AnyQuery),
             });
         }
@@ -107,7 +128,7 @@ impl Pipeline {
         // hits because the rules may have changed since the answer was stored.
         let forward = Forward { exempt, groups };
         match self.cache.get(name, query_type) {
-            Some(reply) => Ok(self.checked(query, reply, forward, Outcome::Cached)),
+            Some(hit) => Ok(self.checked(query, Answer::Cached(hit), forward, Outcome::Cached)),
             None => Err(forward),
         }
     }
@@ -124,19 +145,19 @@ impl Pipeline {
                 let forwarded = Outcome::Forwarded {
                     upstream: answer.upstream,
                 };
-                self.checked(query, answer.reply, forward, forwarded)
+                self.checked(query, Answer::Built(answer.reply), forward, forwarded)
             }
             // A forged or broken answer is an error, not something to paper over with a stale
             // one: the client learns why (RFC 8914).
             Err(reason @ FailureReason::DnssecBogus) => Resolution {
-                reply: Reply::bogus(),
+                answer: Answer::Built(Reply::bogus()),
                 outcome: Outcome::Failed(reason),
             },
             // Every upstream failed: an expired answer (RFC 8767) beats SERVFAIL.
             Err(reason) => match self.cache.get_stale(name, query_type) {
-                Some(stale) => self.checked(query, stale, forward, Outcome::Cached),
+                Some(stale) => self.checked(query, Answer::Cached(stale), forward, Outcome::Cached),
                 None => Resolution {
-                    reply: Reply::empty(ResponseCode::ServFail),
+                    answer: Answer::Built(Reply::empty(ResponseCode::ServFail)),
                     outcome: Outcome::Failed(reason),
                 },
             },
@@ -148,30 +169,31 @@ impl Pipeline {
     fn checked(
         &self,
         query: &LowerQuery,
-        reply: Reply,
+        answer: Answer,
         forward: Forward,
         outcome: Outcome,
     ) -> Resolution {
         if !forward.exempt {
             let policy = self.policy.load();
-            let blocked = cloaked_by(&policy, forward.groups, &reply)
-                .or_else(|| rebinding(&policy, query.name(), &reply));
+            let records = answer.records();
+            let blocked = cloaked_by(&policy, forward.groups, records)
+                .or_else(|| rebinding(&policy, query.name(), records));
             if let Some(blocked) = blocked {
                 return block(&policy, query, blocked);
             }
         }
-        Resolution { reply, outcome }
+        Resolution { answer, outcome }
     }
 }
 
 fn block(policy: &Policy, query: &LowerQuery, blocked: Blocked) -> Resolution {
     Resolution {
-        reply: Reply::blocked(
+        answer: Answer::Built(Reply::blocked(
             policy.answer_for(&blocked),
             policy.ttl,
             query.original().name(),
             query.query_type(),
-        ),
+        )),
         outcome: Outcome::Blocked(blocked),
     }
 }
@@ -179,7 +201,7 @@ fn block(policy: &Policy, query: &LowerQuery, blocked: Blocked) -> Resolution {
 impl Resolution {
     fn refused(rcode: ResponseCode, reason: RefusalReason) -> Self {
         Self {
-            reply: Reply::empty(rcode),
+            answer: Answer::Built(Reply::empty(rcode)),
             outcome: Outcome::Refused(reason),
         }
     }

@@ -164,3 +164,78 @@ async fn an_upstream_servfail_is_a_failed_query() {
     assert_eq!(reply.metadata.response_code, ResponseCode::ServFail);
     hush.expect_event(Status::Failed).await;
 }
+
+/// A cache hit is answered from the stored answer's bytes: it must say what the forwarded
+/// answer said, in the client's letter case, with the client's ID and EDNS.
+#[tokio::test]
+async fn a_cache_hit_answers_as_the_forwarded_answer_did() {
+    let upstream = Upstream::start().await;
+    let mut hush = start_hush(upstream.addr, "", "", "").await;
+    let cases = [
+        ("WwW.ExAmple.CoM.", RecordType::A, ResponseCode::NoError),
+        (
+            "MiSSing.example.COM.",
+            RecordType::AAAA,
+            ResponseCode::NXDomain,
+        ),
+    ];
+    for (name, query_type, rcode) in cases {
+        let mut replies = Vec::new();
+        for (id, status) in [(0x1111, Status::Forwarded), (0x2222, Status::Cached)] {
+            let mut query = with_edns(query_message(name, query_type), 1232);
+            query.metadata.id = id;
+            if let Some(edns) = query.edns.as_mut() {
+                edns.set_dnssec_ok(true);
+            }
+            let reply = udp_exchange(hush.addr, &query).await;
+            assert_eq!(reply.metadata.id, id, "{name}");
+            assert_eq!(reply.metadata.response_code, rcode, "{name}");
+            assert_eq!(
+                reply.queries[0].name().to_ascii(),
+                name,
+                "the client's case"
+            );
+            let edns = reply.edns.as_ref().expect("EDNS answered with EDNS");
+            assert_eq!((edns.max_payload(), edns.flags().dnssec_ok), (1232, true));
+            assert_eq!(hush.next_event().await.outcome.status(), status, "{name}");
+            replies.push(reply);
+        }
+        let (forwarded, cached) = (&replies[0], &replies[1]);
+        let flags = |reply: &hickory_proto::op::Message| {
+            let mut metadata = reply.metadata;
+            metadata.id = 0;
+            metadata
+        };
+        assert_eq!(flags(cached), flags(forwarded), "{name}");
+        // Names compare without regard to case (an owner name may come back in the client's).
+        let records = |records: &[hickory_proto::rr::Record]| {
+            records
+                .iter()
+                .map(|r| (r.name.clone(), r.record_type(), r.data.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            records(&cached.answers),
+            records(&forwarded.answers),
+            "{name}"
+        );
+        assert_eq!(
+            records(&cached.authorities),
+            records(&forwarded.authorities),
+            "{name}"
+        );
+        assert!(!cached.answers.is_empty() || !cached.authorities.is_empty());
+        let sections = |reply: &hickory_proto::op::Message| {
+            reply
+                .answers
+                .iter()
+                .chain(&reply.authorities)
+                .map(|r| r.ttl)
+                .collect::<Vec<_>>()
+        };
+        for (hit, first) in sections(cached).into_iter().zip(sections(forwarded)) {
+            assert!(hit <= first && hit + 1 >= first, "TTL {hit} after {first}");
+        }
+    }
+    assert_eq!(upstream.count("www.example.com"), 1);
+}
