@@ -20,15 +20,13 @@ use crate::dns::outcome::{EventSink, QueryEvent};
 use crate::store::time::{self, unix_micros};
 use crate::store::{Interner, QueryRow, Store};
 
+mod memory;
 mod row;
+use memory::batch_limit;
+pub use memory::{MAX_BATCH, WriterMemory};
 pub use row::Privacy;
 use row::row_of;
 
-/// The most rows written in one transaction. Large batches are much cheaper per row (each
-/// dirtied index page is written to the WAL once per transaction), and a busy network fills
-/// one within a fraction of a second; a quiet one is flushed every second anyway. A smaller
-/// `querylog.queue` lowers it to the queue's size ([`batch_limit`]).
-pub const MAX_BATCH: usize = 20_000;
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the writer takes what is waiting in the channel. It polls rather than waits on the
 /// channel: a waiting receiver is woken by every send, which at thousands of queries a second
@@ -88,7 +86,7 @@ impl EventTarget {
                     store.clone(),
                     config.retention.0,
                     Privacy::of(config),
-                    config.queue,
+                    WriterMemory::of(config),
                 );
                 (sink, Some(writer))
             }
@@ -105,18 +103,18 @@ pub struct QueryLogWriter {
 }
 
 impl QueryLogWriter {
-    /// Starts the writer with room for `queue` waiting events; the returned sink is what the
-    /// DNS handler emits into.
+    /// Starts the writer within `memory`; the returned sink is what the DNS handler emits
+    /// into.
     pub fn spawn(
         store: Store,
         retention: Duration,
         privacy: Privacy,
-        queue: usize,
+        memory: WriterMemory,
     ) -> (EventSink, Self) {
-        let (sender, receiver) = mpsc::channel(queue.max(1));
+        let (sender, receiver) = mpsc::channel(memory.queue.max(1));
         let (shutdown, shutdown_rx) = oneshot::channel();
         let stats = Arc::new(WriterStats::default());
-        let writer = Writer::new(store, Arc::clone(&stats), privacy, batch_limit(queue));
+        let writer = Writer::new(store, Arc::clone(&stats), privacy, memory);
         // The writer runs on a thread of its own, not among the DNS tasks: turning a second's
         // events into rows and counts is milliseconds of work without an await, and a receive
         // loop sharing a runtime thread with it would wait that long (p99 at 20k QPS, blocked
@@ -145,13 +143,6 @@ impl QueryLogWriter {
     }
 }
 
-/// The most rows the writer holds for the disk when `queue` events may wait for it: a small
-/// box that shrinks the queue to save memory shrinks the batch with it, so the rows waiting for
-/// the disk take no more room than the events waiting for the writer.
-fn batch_limit(queue: usize) -> usize {
-    queue.clamp(1, MAX_BATCH)
-}
-
 struct Writer {
     store: Store,
     stats: Arc<WriterStats>,
@@ -166,13 +157,13 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(store: Store, stats: Arc<WriterStats>, privacy: Privacy, batch_limit: usize) -> Self {
+    fn new(store: Store, stats: Arc<WriterStats>, privacy: Privacy, memory: WriterMemory) -> Self {
         Self {
             store,
             stats,
-            interner: Interner::default(),
+            interner: Interner::with_limit(memory.interned_names),
             batch: Vec::new(),
-            batch_limit,
+            batch_limit: batch_limit(memory.queue),
             backoff: Duration::from_millis(100),
             privacy,
             days_closed_before: i64::MIN,
@@ -341,7 +332,11 @@ mod tests {
             anonymize_clients: false,
             log_names: true,
         };
-        let mut writer = Writer::new(store, Arc::default(), privacy, batch_limit(QUEUE));
+        let memory = WriterMemory {
+            queue: QUEUE,
+            interned_names: 10_000,
+        };
+        let mut writer = Writer::new(store, Arc::default(), privacy, memory);
         let (sender, mut events) = mpsc::channel(QUEUE);
         // Two queues' worth arrive while the disk is busy: the second waits in the channel
         // (where a full queue drops and counts) instead of piling up in the batch.

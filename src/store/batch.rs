@@ -12,12 +12,13 @@ use super::time::{DAY_US, MINUTE_US};
 /// (the standard SipHash was a visible share of the writer's time).
 pub(super) type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 
-/// Names kept in the interner before it is emptied: bounds memory on a long-running box.
-const MAX_INTERNED: usize = 200_000;
+/// Names kept in an interner made with [`Interner::default`] before it is emptied: bounds
+/// memory on a long-running box.
+const DEFAULT_INTERNED: usize = 200_000;
 
 /// Ids of names and clients already in the database, so most rows need no lookup. A client
 /// is keyed by [`client_key`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Interner {
     pub(super) domains: HashMap<String, i64>,
     pub(super) clients: HashMap<String, i64>,
@@ -25,16 +26,41 @@ pub struct Interner {
     pub(super) instance: Option<i64>,
     /// The connection generation these ids belong to (SQLite reopens a replaced file).
     pub(super) generation: u64,
+    /// The most names (and clients) kept; a map that would grow past it is emptied.
+    limit: usize,
+}
+
+impl Default for Interner {
+    fn default() -> Self {
+        Self::with_limit(DEFAULT_INTERNED)
+    }
 }
 
 impl Interner {
+    /// An interner keeping the ids of at most `limit` names and as many clients.
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            domains: HashMap::default(),
+            clients: HashMap::default(),
+            instance: None,
+            generation: 0,
+            limit,
+        }
+    }
+
+    /// Forgets every id, keeping the limit.
+    pub(super) fn forget(&mut self) {
+        *self = Self {
+            generation: self.generation,
+            ..Self::with_limit(self.limit)
+        };
+    }
+
     /// Forgets every id when they were cached for another connection generation.
     pub(super) fn check_generation(&mut self, generation: u64) {
         if self.generation != generation {
-            *self = Self {
-                generation,
-                ..Self::default()
-            };
+            self.forget();
+            self.generation = generation;
         }
     }
 
@@ -78,14 +104,14 @@ impl Interner {
             .collect()
     }
 
-    /// Keeps a committed batch's new ids, emptying a map that grew past [`MAX_INTERNED`].
+    /// Keeps a committed batch's new ids, emptying a map that would grow past the limit.
     pub(super) fn remember(
         &mut self,
         domains: HashMap<String, i64>,
         clients: HashMap<String, i64>,
     ) {
         for (known, fresh) in [(&mut self.domains, domains), (&mut self.clients, clients)] {
-            if known.len() + fresh.len() > MAX_INTERNED {
+            if known.len() + fresh.len() > self.limit {
                 known.clear();
             }
             known.extend(fresh);
@@ -182,5 +208,34 @@ impl<'a> BatchCounts<'a> {
             }
         }
         counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(names: &[&str], first: i64) -> HashMap<String, i64> {
+        names
+            .iter()
+            .zip(first..)
+            .map(|(name, id)| ((*name).to_owned(), id))
+            .collect()
+    }
+
+    #[test]
+    fn an_interner_keeps_no_more_than_its_limit() {
+        let mut interner = Interner::with_limit(3);
+        interner.remember(ids(&["a.example", "b.example"], 1), ids(&["192.0.2.1"], 1));
+        assert_eq!(interner.domains.len(), 2);
+        // Two more would make four: the old ids go, the batch's stay.
+        interner.remember(ids(&["c.example", "d.example"], 3), HashMap::default());
+        let mut kept: Vec<&str> = interner.domains.keys().map(String::as_str).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["c.example", "d.example"]);
+        assert_eq!(interner.clients.len(), 1);
+        interner.check_generation(7);
+        assert!(interner.domains.is_empty() && interner.clients.is_empty());
+        assert_eq!((interner.generation, interner.limit), (7, 3));
     }
 }

@@ -656,7 +656,10 @@ async fn a_day_reaches_the_daily_counts_when_it_has_ended() {
             anonymize_clients: false,
             log_names: true,
         },
-        1024,
+        hush::querylog::WriterMemory {
+            queue: 1024,
+            interned_names: 10_000,
+        },
     );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while count(daily).fetch_one(&mut db).await.unwrap() == 0 {

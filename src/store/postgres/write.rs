@@ -64,7 +64,7 @@ impl PgStore {
                 Ok(())
             }
             Err(err) => {
-                *interner = Interner::default();
+                interner.forget();
                 Err(err)
             }
         }
