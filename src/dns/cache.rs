@@ -88,6 +88,7 @@ impl CacheHit {
         let stored = &self.entry.reply;
         Reply {
             secure: self.secure(),
+            authoritative: stored.authoritative,
             ..Reply::with_records(
                 stored.rcode,
                 count_down(&stored.answers),

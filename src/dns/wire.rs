@@ -53,6 +53,10 @@ impl EncodedRecords {
             &mut encoder,
         )
         .ok()?;
+        // Records that did not all fit one message are left to the encoder, which sets TC.
+        if header.metadata.truncation {
+            return None;
+        }
         let question_len = name_len(&message, HEADER_LEN)? + 4;
         let records = message.get(HEADER_LEN + question_len..)?;
         let count = usize::from(header.counts.answers) + usize::from(header.counts.authorities);
@@ -141,7 +145,7 @@ mod tests {
     use super::*;
     use hickory_proto::op::{Message, ResponseCode};
     use hickory_proto::rr::RData;
-    use hickory_proto::rr::rdata::{A, CNAME, SOA};
+    use hickory_proto::rr::rdata::{A, CNAME, SOA, TXT};
 
     fn name(text: &str) -> Name {
         Name::from_ascii(text).unwrap()
@@ -248,6 +252,23 @@ mod tests {
             assert_eq!(aged(&message.authorities), expected_authorities, "{text}");
             assert_eq!(message.edns.as_ref().map(Edns::max_payload), Some(1232));
         }
+    }
+
+    #[test]
+    fn records_too_many_for_one_message_are_not_kept_as_bytes() {
+        // A first record that fills the message to the last byte (12 header, 21 question,
+        // 12 + 65,490 record), then one that cannot fit: the encoder drops the second whole,
+        // so only its truncation flag tells the records apart from a complete answer.
+        let mut strings = vec!["x".repeat(255); 255];
+        strings.push("y".repeat(209));
+        let owner = name("big.example.com.");
+        let answers = vec![
+            Record::from_rdata(owner.clone(), 300, RData::TXT(TXT::new(strings))),
+            Record::from_rdata(owner.clone(), 300, RData::TXT(TXT::new(vec!["z".into()]))),
+        ];
+        let reply = Reply::with_records(ResponseCode::NoError, answers, Vec::new());
+        let lower = LowerName::from(owner);
+        assert!(EncodedRecords::encode(&lower, RecordType::TXT, &reply).is_none());
     }
 
     #[test]
