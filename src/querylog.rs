@@ -25,7 +25,7 @@ mod row;
 use memory::batch_limit;
 pub use memory::{MAX_BATCH, WriterMemory};
 pub use row::Privacy;
-use row::row_of;
+use row::RowMaker;
 
 const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the writer takes what is waiting in the channel. It polls rather than waits on the
@@ -151,7 +151,7 @@ struct Writer {
     /// The batch is written once it holds this many rows ([`batch_limit`]).
     batch_limit: usize,
     backoff: Duration,
-    privacy: Privacy,
+    rows: RowMaker,
     /// The day (since the epoch, UTC) before which the store's days are known to be complete.
     days_closed_before: i64,
 }
@@ -165,7 +165,7 @@ impl Writer {
             batch: Vec::new(),
             batch_limit: batch_limit(memory.queue),
             backoff: Duration::from_millis(100),
-            privacy,
+            rows: RowMaker::new(privacy),
             days_closed_before: i64::MIN,
         }
     }
@@ -202,7 +202,7 @@ impl Writer {
         }
         events.close();
         while let Some(event) = events.recv().await {
-            self.batch.push(row_of(event, self.privacy));
+            self.batch.push(self.rows.row_of(event));
             if self.batch.len() >= self.batch_limit {
                 self.flush_for_shutdown().await;
             }
@@ -215,7 +215,7 @@ impl Writer {
     fn drain(&mut self, events: &mut mpsc::Receiver<QueryEvent>) -> bool {
         while self.batch.len() < self.batch_limit {
             match events.try_recv() {
-                Ok(event) => self.batch.push(row_of(event, self.privacy)),
+                Ok(event) => self.batch.push(self.rows.row_of(event)),
                 Err(TryRecvError::Empty) => return true,
                 Err(TryRecvError::Disconnected) => return false,
             }

@@ -180,9 +180,14 @@ impl Blocked {
 
     /// The matching rule in list syntax (for rebinding, the private address answered).
     pub fn rule(&self) -> String {
+        self.shared_rule().to_string()
+    }
+
+    /// [`Blocked::rule`] as a shared string, for the query log.
+    pub fn shared_rule(&self) -> Arc<str> {
         match &self.cause {
-            BlockCause::Rule { rules, matched } => rules.rule_text(matched).to_string(),
-            BlockCause::Rebinding { address } => address.to_string(),
+            BlockCause::Rule { rules, matched } => rules.rule_text(matched).to_shared(),
+            BlockCause::Rebinding { address } => Arc::from(address.to_string()),
         }
     }
 

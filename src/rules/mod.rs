@@ -17,9 +17,9 @@ mod build;
 pub mod compile;
 pub mod name;
 pub mod parse;
+mod text;
 
 use std::collections::HashMap;
-use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -34,6 +34,7 @@ pub use compile::{
 };
 pub use name::QueryName;
 pub use parse::{LineOutcome, Pattern, Polarity, Rule};
+pub use text::RuleText;
 
 /// Upper bound on the compiled size of one regex rule: a hostile list line cannot make the
 /// engine build a huge automaton.
@@ -366,24 +367,6 @@ impl RuleSet {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-}
-
-/// A rule rendered for people; `Display` gives list syntax.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RuleText<'a> {
-    Name(NameKind, &'a str),
-    Regex(&'a str),
-}
-
-impl fmt::Display for RuleText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Name(NameKind::Domain, name) => f.write_str(name),
-            Self::Name(NameKind::Subdomains, name) => write!(f, "*.{name}"),
-            Self::Name(NameKind::Exact, name) => write!(f, "|{name}^"),
-            Self::Regex(pattern) => write!(f, "/{pattern}/"),
-        }
     }
 }
 

@@ -294,3 +294,31 @@ fn regexes_rust_cannot_compile_are_refused() {
     ));
     assert!(builder.finish().is_empty());
 }
+
+#[test]
+fn shared_rule_text_reads_as_its_display() {
+    let set = rules(
+        &[
+            "tracker.example",
+            "*.wild.example",
+            "|exact.example^",
+            "/^ad[0-9]+\\./",
+        ],
+        &[],
+    );
+    let cases = [
+        ("tracker.example", "tracker.example"),
+        ("a.wild.example", "*.wild.example"),
+        ("exact.example", "|exact.example^"),
+        ("ad42.example", "/^ad[0-9]+\\./"),
+    ];
+    for (name, rule) in cases {
+        let query = QueryName::from_text(name).unwrap();
+        let Verdict::Blocked(m) = set.decide(&query) else {
+            panic!("{name} not blocked");
+        };
+        let text = set.rule_text(&m);
+        assert_eq!(text.to_string(), rule);
+        assert_eq!(&*text.to_shared(), rule, "{name}");
+    }
+}

@@ -2,6 +2,7 @@
 //! ids of names and clients ([`Interner`], so most rows need no lookup), and the batch's sums
 //! for the per-minute, per-hour and per-day counts tables ([`BatchCounts`]).
 
+use std::borrow::Cow;
 use std::collections::HashMap as StdHashMap;
 
 use super::row::QueryRow;
@@ -64,44 +65,47 @@ impl Interner {
         }
     }
 
-    /// The id of `key` in `map` (a batch's new ids) or among the known ones; 0 if neither.
-    fn id(&self, dictionary: Dictionary, fresh: &HashMap<String, i64>, key: &str) -> i64 {
+    /// The names and the clients (their `client_keys`) of `rows` looked up among the known ids.
+    pub(super) fn look_up_rows<'a>(
+        &self,
+        rows: &'a [QueryRow],
+        client_keys: &'a [Cow<'_, str>],
+    ) -> [KeyLookup<'a>; 2] {
+        [
+            self.look_up(
+                Dictionary::Domains,
+                rows.iter().map(|row| row.domain.as_str()),
+            ),
+            self.look_up(Dictionary::Clients, client_keys.iter().map(AsRef::as_ref)),
+        ]
+    }
+
+    /// Each of `keys` looked up among the known ids of `dictionary`: one lookup per row, the
+    /// unknown keys gathered for [`KeyLookup::missing`].
+    fn look_up<'a>(
+        &self,
+        dictionary: Dictionary,
+        keys: impl Iterator<Item = &'a str>,
+    ) -> KeyLookup<'a> {
         let known = match dictionary {
             Dictionary::Domains => &self.domains,
             Dictionary::Clients => &self.clients,
         };
-        known
-            .get(key)
-            .or_else(|| fresh.get(key))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    pub(super) fn known(&self, dictionary: Dictionary) -> &HashMap<String, i64> {
-        match dictionary {
-            Dictionary::Domains => &self.domains,
-            Dictionary::Clients => &self.clients,
-        }
-    }
-
-    /// The `(name id, client id)` of each row, from the known ids and a batch's `fresh` ones;
-    /// `client_keys` are the rows' [`client_key`]s.
-    pub(super) fn ids_of(
-        &self,
-        rows: &[QueryRow],
-        client_keys: &[String],
-        fresh_domains: &HashMap<String, i64>,
-        fresh_clients: &HashMap<String, i64>,
-    ) -> Vec<(i64, i64)> {
-        rows.iter()
-            .zip(client_keys)
-            .map(|(row, client)| {
-                (
-                    self.id(Dictionary::Domains, fresh_domains, &row.domain),
-                    self.id(Dictionary::Clients, fresh_clients, client),
-                )
+        let mut missing = Vec::new();
+        let ids = keys
+            .map(|key| match known.get(key) {
+                Some(&id) => Ok(id),
+                None => {
+                    missing.push(key);
+                    Err(key)
+                }
             })
-            .collect()
+            .collect();
+        // Sorted, so that two writers insert new names in the same order and never wait on
+        // each other in a circle.
+        missing.sort_unstable();
+        missing.dedup();
+        KeyLookup { ids, missing }
     }
 
     /// Keeps a committed batch's new ids, emptying a map that would grow past the limit.
@@ -119,16 +123,36 @@ impl Interner {
     }
 }
 
-/// The distinct `values` not in `known`, sorted (so that two writers insert new names in the
-/// same order and never wait on each other in a circle).
-pub(super) fn missing_keys<'a>(
-    values: impl Iterator<Item = &'a str>,
-    known: &HashMap<String, i64>,
-) -> Vec<&'a str> {
-    let mut missing: Vec<&str> = values.filter(|value| !known.contains_key(*value)).collect();
-    missing.sort_unstable();
-    missing.dedup();
-    missing
+/// A batch's keys of one dictionary after [`Interner::look_up`].
+pub(super) struct KeyLookup<'a> {
+    /// Per row: the known id, or the key to find among the batch's new ids.
+    ids: Vec<Result<i64, &'a str>>,
+    /// The distinct unknown keys, sorted.
+    pub missing: Vec<&'a str>,
+}
+
+impl KeyLookup<'_> {
+    /// Each row's id, the unknown ones from `fresh` (the ids the batch gave
+    /// [`KeyLookup::missing`]); 0 for a key `fresh` lacks.
+    fn ids<'s>(&'s self, fresh: &'s HashMap<String, i64>) -> impl Iterator<Item = i64> + 's {
+        self.ids
+            .iter()
+            .map(|id| id.unwrap_or_else(|key| fresh.get(key).copied().unwrap_or(0)))
+    }
+}
+
+/// The `(name id, client id)` of each row, from the batch's lookups and the ids it gave the
+/// names and clients that were new.
+pub(super) fn row_ids(
+    domains: &KeyLookup<'_>,
+    fresh_domains: &HashMap<String, i64>,
+    clients: &KeyLookup<'_>,
+    fresh_clients: &HashMap<String, i64>,
+) -> Vec<(i64, i64)> {
+    domains
+        .ids(fresh_domains)
+        .zip(clients.ids(fresh_clients))
+        .collect()
 }
 
 /// Which interned table a value belongs to.
@@ -138,12 +162,17 @@ pub(super) enum Dictionary {
     Clients,
 }
 
+/// Each row's [`client_key`].
+pub(super) fn client_keys(rows: &[QueryRow]) -> Vec<Cow<'_, str>> {
+    rows.iter().map(client_key).collect()
+}
+
 /// A client's key in the interner: its address, and its device name after a space when it has
 /// one (neither an address nor a device name holds a space).
-pub(super) fn client_key(row: &QueryRow) -> String {
+fn client_key(row: &QueryRow) -> Cow<'_, str> {
     match &row.client_name {
-        Some(name) => format!("{} {name}", row.client),
-        None => row.client.clone(),
+        Some(name) => Cow::Owned(format!("{} {name}", row.client)),
+        None => Cow::Borrowed(&row.client),
     }
 }
 

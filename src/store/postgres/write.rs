@@ -9,8 +9,7 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 use super::PgStore;
 use crate::store::StoreError;
 use crate::store::batch::{
-    BatchCounts, Dictionary, EVERY_DAY, HashMap, Interner, client_key, missing_keys,
-    split_client_key,
+    BatchCounts, Dictionary, EVERY_DAY, HashMap, Interner, client_keys, row_ids, split_client_key,
 };
 use crate::store::row::QueryRow;
 use crate::store::tables::{MINUTE_COUNTS, PERIODS, Subject};
@@ -34,22 +33,11 @@ impl PgStore {
                 Some(id) => id,
                 None => instance_id(&mut tx, instance).await?,
             };
-            let client_keys: Vec<String> = rows.iter().map(client_key).collect();
-            let domains = resolve_ids(
-                &mut tx,
-                Dictionary::Domains,
-                rows.iter().map(|row| row.domain.as_str()),
-                interner.known(Dictionary::Domains),
-            )
-            .await?;
-            let clients = resolve_ids(
-                &mut tx,
-                Dictionary::Clients,
-                client_keys.iter().map(String::as_str),
-                interner.known(Dictionary::Clients),
-            )
-            .await?;
-            let ids = interner.ids_of(rows, &client_keys, &domains, &clients);
+            let client_keys = client_keys(rows);
+            let [name_lookup, client_lookup] = interner.look_up_rows(rows, &client_keys);
+            let domains = resolve_ids(&mut tx, Dictionary::Domains, &name_lookup.missing).await?;
+            let clients = resolve_ids(&mut tx, Dictionary::Clients, &client_lookup.missing).await?;
+            let ids = row_ids(&name_lookup, &domains, &client_lookup, &clients);
             insert_rows(&mut tx, rows, &ids, instance_id).await?;
             let counts = BatchCounts::of(rows, &ids, EVERY_DAY);
             add_counts(&mut tx, &counts, instance_id).await?;
@@ -225,15 +213,13 @@ async fn add_numeric<const N: usize>(
     Ok(())
 }
 
-/// Ids for the distinct `values` not in `known`: inserted if new, then read back, one
+/// Ids for the `missing` names or clients: inserted if new, then read back, one
 /// statement each whatever their number.
-async fn resolve_ids<'a>(
+async fn resolve_ids(
     tx: &mut PgConnection,
     dictionary: Dictionary,
-    values: impl Iterator<Item = &'a str>,
-    known: &HashMap<String, i64>,
+    missing: &[&str],
 ) -> Result<HashMap<String, i64>, sqlx::Error> {
-    let missing = missing_keys(values, known);
     if missing.is_empty() {
         return Ok(HashMap::default());
     }

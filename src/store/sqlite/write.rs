@@ -12,7 +12,7 @@ use sqlx::{AssertSqlSafe, QueryBuilder, SqlSafeStr, Sqlite, SqliteConnection};
 use super::SqliteStore;
 use crate::store::StoreError;
 use crate::store::batch::{
-    BatchCounts, Dictionary, EVERY_DAY, HashMap, Interner, ListKey, client_key, missing_keys,
+    BatchCounts, Dictionary, EVERY_DAY, HashMap, Interner, ListKey, client_keys, row_ids,
     split_client_key,
 };
 use crate::store::row::QueryRow;
@@ -116,22 +116,11 @@ impl SqliteStore {
         interner.check_generation(self.generation());
         let mut tx = pools.writer.begin().await?;
         let first_open_day = close_ended_days(&mut tx).await?;
-        let domains = resolve_ids(
-            &mut tx,
-            Dictionary::Domains,
-            rows.iter().map(|r| r.domain.as_str()),
-            interner.known(Dictionary::Domains),
-        )
-        .await?;
-        let client_keys: Vec<String> = rows.iter().map(client_key).collect();
-        let clients = resolve_ids(
-            &mut tx,
-            Dictionary::Clients,
-            client_keys.iter().map(String::as_str),
-            interner.known(Dictionary::Clients),
-        )
-        .await?;
-        let ids = interner.ids_of(rows, &client_keys, &domains, &clients);
+        let client_keys = client_keys(rows);
+        let [name_lookup, client_lookup] = interner.look_up_rows(rows, &client_keys);
+        let domains = resolve_ids(&mut tx, Dictionary::Domains, &name_lookup.missing).await?;
+        let clients = resolve_ids(&mut tx, Dictionary::Clients, &client_lookup.missing).await?;
+        let ids = row_ids(&name_lookup, &domains, &client_lookup, &clients);
         let keyed: Vec<(&QueryRow, &(i64, i64))> = rows.iter().zip(&ids).collect();
         // The statement text of a full chunk is made once; only the last chunk can be shorter.
         for chunk in keyed.chunks(ROWS_PER_STATEMENT) {
@@ -280,14 +269,12 @@ async fn add_counts<K: CountKey>(
     Ok(())
 }
 
-/// Ids for the distinct `values` not in `known`: inserted if new, then read back.
-async fn resolve_ids<'a>(
+/// Ids for the `missing` names or clients: inserted if new, then read back.
+async fn resolve_ids(
     tx: &mut SqliteConnection,
     dictionary: Dictionary,
-    values: impl Iterator<Item = &'a str>,
-    known: &HashMap<String, i64>,
+    missing: &[&str],
 ) -> Result<HashMap<String, i64>, StoreError> {
-    let missing = missing_keys(values, known);
     let mut found = HashMap::with_capacity_and_hasher(missing.len(), Default::default());
     for chunk in missing.chunks(ROWS_PER_STATEMENT) {
         let (table, key_columns) = dictionary.table();
