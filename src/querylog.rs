@@ -18,9 +18,10 @@ use tracing::{debug, error, warn};
 use crate::config::QueryLogConfig;
 use crate::dns::outcome::{EventSink, QueryEvent};
 use crate::store::time::{self, unix_micros};
-use crate::store::{Interner, QueryRow, Store};
+use crate::store::{Interner, QueryRow, Store, WRITER_THREAD};
 
 mod memory;
+mod priority;
 mod row;
 use memory::batch_limit;
 pub use memory::{MAX_BATCH, WriterMemory};
@@ -40,6 +41,8 @@ const RETENTION_BATCHES_PER_PASS: usize = 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Attempts at the final flush on shutdown before the remaining rows are given up.
 const SHUTDOWN_ATTEMPTS: u32 = 3;
+/// The writer's thread's name, by which [`priority`] finds it beside its connection's.
+const THREAD_NAME: &str = "hush-querylog";
 
 /// Counters of the writer, read by `/api/health` and `/metrics`.
 #[derive(Debug, Default)]
@@ -98,7 +101,12 @@ impl EventTarget {
 /// The running writer task.
 pub struct QueryLogWriter {
     shutdown: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+    /// Resolves when the writer's thread has written what was queued; an error when the
+    /// thread ended otherwise (a panic) or never started.
+    finished: oneshot::Receiver<()>,
+    /// Ends the task that sets the writer's priority ([`priority::watch`]).
+    stop_watching: oneshot::Sender<()>,
+    watcher: JoinHandle<()>,
     pub stats: Arc<WriterStats>,
 }
 
@@ -118,17 +126,33 @@ impl QueryLogWriter {
         // The writer runs on a thread of its own, not among the DNS tasks: turning a second's
         // events into rows and counts is milliseconds of work without an await, and a receive
         // loop sharing a runtime thread with it would wait that long (p99 at 20k QPS, blocked
-        // names: 1.3-2.1 ms that way, 1.1-1.4 ms this way; benches/README, round four).
-        // Timers and sockets stay the runtime's.
+        // names: 1.3-2.1 ms that way, 1.1-1.4 ms this way; benches/README, round four). Its
+        // own thread rather than one of the runtime's blocking pool, because [`priority`]
+        // changes the thread's scheduling policy. Timers and sockets stay the runtime's.
         let runtime = tokio::runtime::Handle::current();
-        let task = tokio::task::spawn_blocking(move || {
-            runtime.block_on(writer.run(receiver, shutdown_rx, retention));
-        });
+        let (stop_watching, stop) = oneshot::channel();
+        let watcher = tokio::spawn(priority::watch(
+            sender.downgrade(),
+            stop,
+            &[THREAD_NAME, WRITER_THREAD],
+        ));
+        let (done, finished) = oneshot::channel();
+        let started = std::thread::Builder::new()
+            .name(THREAD_NAME.into())
+            .spawn(move || {
+                runtime.block_on(writer.run(receiver, shutdown_rx, retention));
+                let _ = done.send(());
+            });
+        if let Err(err) = &started {
+            error!(%err, "the query-log writer's thread could not start; queries are not logged");
+        }
         (
             EventSink::new(sender),
             Self {
                 shutdown,
-                task,
+                finished,
+                stop_watching,
+                watcher,
                 stats,
             },
         )
@@ -136,9 +160,15 @@ impl QueryLogWriter {
 
     /// Stops accepting events, writes everything already queued, then ends.
     pub async fn shutdown(self) {
+        // Back at normal priority first: the last rows are written without waiting for idle
+        // time.
+        let _ = self.stop_watching.send(());
+        if let Err(err) = self.watcher.await {
+            error!(%err, "the query log's priority task ended abnormally");
+        }
         let _ = self.shutdown.send(());
-        if let Err(err) = self.task.await {
-            error!(%err, "query-log writer ended abnormally");
+        if self.finished.await.is_err() {
+            error!("query-log writer ended abnormally");
         }
     }
 }

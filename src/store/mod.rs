@@ -36,6 +36,7 @@ pub use report::{
 };
 pub use row::{QueryRow, StoredRow};
 pub use rules::{CustomRule, RuleKind};
+pub use sqlite::WRITER_THREAD;
 pub use stats::{Bucket, Summary, TopItem, TopKind, Window};
 pub use time::TimeRange;
 

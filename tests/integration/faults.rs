@@ -173,19 +173,9 @@ async fn a_filesystem_gone_read_only_is_let_go_and_writing_resumes_on_a_fresh_mo
 
 #[tokio::test]
 async fn a_locked_database_leaves_dns_answering_and_shows_in_health() {
-    use sqlx::Connection;
     let upstream = Upstream::start().await;
     let hush = start_logged(upstream.addr, "", "").await;
-    let mut blocker = sqlx::SqliteConnection::connect(&format!(
-        "sqlite://{}",
-        hush.dir.path().join("history.db").display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
+    let mut blocker = lock_database(&hush.dir.path().join("history.db")).await;
     for _ in 0..3 {
         let reply = udp_query(hush.dns, "www.example.com.", RecordType::A).await;
         assert_eq!(reply.metadata.response_code, ResponseCode::NoError);

@@ -20,6 +20,7 @@ mod home;
 mod lists;
 mod openapi;
 mod pihole;
+mod priority;
 mod serving;
 mod sessions;
 mod shared;

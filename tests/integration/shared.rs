@@ -390,26 +390,7 @@ async fn sigterm_writes_every_queued_row_to_the_shared_database() {
          [querylog]\ndatabase = \"{url}\"\ninstance = \"dns-term\"\n[api]\nlisten = \"127.0.0.1:0\"\n",
         upstream.addr
     );
-    let path = dir.path().join("hush.toml");
-    std::fs::write(&path, config).unwrap();
-    let mut child = KillOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_hush"))
-            .args(["--config", path.to_str().unwrap(), "run"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let warmup = query_message("warmup.example.com.", RecordType::A)
-        .to_vec()
-        .unwrap();
-    while udp_exchange_raw(dns, &warmup, Duration::from_millis(200))
-        .await
-        .is_none()
-    {
-        assert!(Instant::now() < deadline, "hush never answered");
-    }
+    let mut child = spawn_hush(dir.path(), &config, dns).await;
     let sent = 300;
     for i in 0..sent {
         udp_query(dns, &format!("q{i}.tracker.example.com."), RecordType::A).await;
@@ -432,14 +413,4 @@ async fn sigterm_writes_every_queued_row_to_the_shared_database() {
     let database = url.rsplit('/').next().unwrap();
     let rows = cluster.psql(database, "SELECT count(*) FROM queries WHERE status = 2");
     assert_eq!(rows, sent.to_string(), "every blocked query was written");
-}
-
-/// A child process that is killed if the test ends before it does.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -22,6 +22,9 @@ use super::StoreError;
 /// How long a statement waits for a lock before failing (the writer then retries the batch).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_CONNECTIONS: u32 = 4;
+/// The name of the writing connection's thread (at most 15 bytes, Linux's limit): the
+/// query-log writer finds it by this name to set its priority (`querylog/priority.rs`).
+pub const WRITER_THREAD: &str = "hush-log-db";
 /// Rows a query may have waiting for the caller before the connection's thread pauses.
 const ROW_BUFFER: usize = 1024;
 
@@ -155,11 +158,16 @@ async fn connect(path: &Path, writer_cache_mb: u32) -> Result<Pools, StoreError>
         .row_buffer_size(ROW_BUFFER);
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
-        .connect_with(options.clone().pragma(
-            "cache_size",
-            // Negative: KiB.
-            format!("-{}", u64::from(writer_cache_mb) * 1024),
-        ))
+        .connect_with(
+            options
+                .clone()
+                .pragma(
+                    "cache_size",
+                    // Negative: KiB.
+                    format!("-{}", u64::from(writer_cache_mb) * 1024),
+                )
+                .thread_name(|_| WRITER_THREAD.to_owned()),
+        )
         .await
         .map_err(open_error)?;
     let mut migrator = sqlx::migrate!("migrations/sqlite");

@@ -298,3 +298,53 @@ pub async fn open_store(backend: &Backend, dir: &std::path::Path) -> hush::store
     };
     hush::store::Store::for_config(&config).await.unwrap()
 }
+
+/// hush as a process of its own (`hush run` on `config`, written into `dir`), once it answers
+/// DNS on `dns`.
+pub async fn spawn_hush(dir: &std::path::Path, config: &str, dns: SocketAddr) -> KillOnDrop {
+    let path = dir.join("hush.toml");
+    std::fs::write(&path, config).unwrap();
+    let child = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_hush"))
+            .args(["--config", path.to_str().unwrap(), "run"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let warmup = query_message("warmup.example.com.", hickory_proto::rr::RecordType::A)
+        .to_vec()
+        .unwrap();
+    while udp_exchange_raw(dns, &warmup, Duration::from_millis(200))
+        .await
+        .is_none()
+    {
+        assert!(std::time::Instant::now() < deadline, "hush never answered");
+    }
+    child
+}
+
+/// A connection holding the SQLite file at `path` locked (`BEGIN EXCLUSIVE`) until it runs
+/// `ROLLBACK` or is dropped: the writer's batches wait and then fail.
+pub async fn lock_database(path: &std::path::Path) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    blocker
+}
+
+/// A child process that is killed if the test ends before it does.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

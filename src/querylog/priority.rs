@@ -1,0 +1,314 @@
+//! The history writer's CPU priority. While it keeps up, the writer's thread and its database
+//! connection's threads run as background work (Linux `SCHED_IDLE`): they get every CPU cycle
+//! the DNS side leaves over, and a DNS thread that wakes while they run takes the CPU at once.
+//! When events pile up in the queue, the threads return to normal priority so that the log
+//! keeps its fair share of the CPU and rows are not dropped; once the queue has stayed short
+//! for a while they go back.
+//!
+//! Why: the writer turns a second's queries into rows in one burst, and the connection's thread
+//! then runs for tens of milliseconds in stretches of up to a few; at normal priority a thread
+//! that slept most of the second keeps the CPU through such a stretch, and a DNS answer waits
+//! it out: that is most of what the log adds to p99 (benches/README, rounds five and seven).
+//!
+//! Leaving `SCHED_IDLE` needs `CAP_SYS_NICE` or a high enough `RLIMIT_NICE`; without either the
+//! threads could not come back when the log falls behind, so the writer then stays at normal
+//! priority throughout, as before. Which case applies is found once, on a throwaway thread.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::MissedTickBehavior;
+use tracing::{debug, warn};
+
+/// How often the queue is looked at.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+/// How full the queue may get before the writer takes its normal share of the CPU.
+const BEHIND_FRACTION: usize = 4;
+/// How often the threads' policy is applied again when the mode has not changed, for a
+/// connection opened since (a reconnect, or one the pool replaced).
+const REAPPLY_EVERY: Duration = Duration::from_secs(5);
+/// How long the queue must stay under [`CALM_FRACTION`] before the writer steps back.
+const CALM_FOR: Duration = Duration::from_secs(10);
+const CALM_FRACTION: usize = 64;
+
+/// Sets the priority of the threads named `threads` from how full `queue` is, until `stop`
+/// fires or the queue's senders are gone; then leaves them at normal priority. It runs on the
+/// runtime's threads, at normal priority, so that it notices a backlog even when the
+/// background threads get no CPU at all.
+pub(super) async fn watch<T>(
+    queue: mpsc::WeakSender<T>,
+    mut stop: oneshot::Receiver<()>,
+    threads: &'static [&'static str],
+) {
+    let mut priority = Priority::new(threads);
+    let mut tick = tokio::time::interval(WATCH_EVERY);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {
+                let Some(sender) = queue.upgrade() else {
+                    break;
+                };
+                let capacity = sender.max_capacity();
+                let queued = capacity - sender.capacity();
+                drop(sender);
+                priority.update(queued, capacity, Instant::now());
+            }
+        }
+    }
+    priority.end();
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    Background,
+    Normal,
+}
+
+/// Decides the writer's mode from how full its queue is, and applies it to the threads whose
+/// names begin with one of `threads` (the writer's own and its connection's).
+pub(super) struct Priority {
+    /// `None` when the threads could not come back from the background: everything then stays
+    /// at normal priority.
+    mode: Option<Mode>,
+    /// Since when the queue has been short, while in [`Mode::Normal`].
+    calm_since: Option<Instant>,
+    applied_at: Option<Instant>,
+    threads: &'static [&'static str],
+}
+
+impl Priority {
+    pub(super) fn new(threads: &'static [&'static str]) -> Self {
+        let available = can_leave_background();
+        if !available {
+            debug!(
+                "the query log's threads stay at normal priority: leaving the background needs CAP_SYS_NICE or RLIMIT_NICE"
+            );
+        }
+        Self {
+            mode: available.then_some(Mode::Background),
+            calm_since: None,
+            applied_at: None,
+            threads,
+        }
+    }
+
+    /// Looks at the queue (`queued` of `capacity` events waiting) and sets the threads' policy
+    /// when the mode changes, and again every [`REAPPLY_EVERY`].
+    pub(super) fn update(&mut self, queued: usize, capacity: usize, now: Instant) {
+        let Some(mode) = self.mode else {
+            return;
+        };
+        let next = next_mode(mode, &mut self.calm_since, queued, capacity, now);
+        let due = self
+            .applied_at
+            .is_none_or(|at| now.duration_since(at) >= REAPPLY_EVERY);
+        if next != mode {
+            debug!(?next, queued, "query log priority changed");
+        } else if !due {
+            return;
+        }
+        self.applied_at = Some(now);
+        self.apply(next);
+    }
+
+    /// Back to normal priority for good (shutdown: the last rows are written without waiting
+    /// for idle time).
+    pub(super) fn end(&mut self) {
+        if self.mode.is_some() {
+            self.apply(Mode::Normal);
+            self.mode = None;
+        }
+    }
+
+    fn apply(&mut self, mode: Mode) {
+        let mut failed = None;
+        for thread in sched::threads_named(self.threads) {
+            if let Err(err) = sched::set(thread, mode) {
+                failed = Some(err);
+            }
+        }
+        self.mode = Some(mode);
+        if let Some(err) = failed {
+            // A thread that cannot be set (it ended in between is the usual case, or a policy
+            // that changed since the probe) is left as it is; normal priority is always safe.
+            warn!(%err, ?mode, "setting the query log's thread priority failed; staying at normal priority");
+            for thread in sched::threads_named(self.threads) {
+                let _ = sched::set(thread, Mode::Normal);
+            }
+            self.mode = None;
+        }
+    }
+}
+
+/// The mode after seeing `queued` of `capacity` events waiting: normal as soon as a quarter of
+/// the queue is used, background again after the queue has stayed under 1/64 for [`CALM_FOR`].
+fn next_mode(
+    mode: Mode,
+    calm_since: &mut Option<Instant>,
+    queued: usize,
+    capacity: usize,
+    now: Instant,
+) -> Mode {
+    if queued.saturating_mul(BEHIND_FRACTION) >= capacity {
+        *calm_since = None;
+        return Mode::Normal;
+    }
+    match mode {
+        Mode::Background => Mode::Background,
+        Mode::Normal if queued.saturating_mul(CALM_FRACTION) >= capacity => {
+            *calm_since = None;
+            Mode::Normal
+        }
+        Mode::Normal => {
+            let since = *calm_since.get_or_insert(now);
+            if now.duration_since(since) >= CALM_FOR {
+                *calm_since = None;
+                Mode::Background
+            } else {
+                Mode::Normal
+            }
+        }
+    }
+}
+
+/// Whether a thread can enter the background and come back: tried on a thread of its own, so
+/// that a refusal strands nothing that matters.
+fn can_leave_background() -> bool {
+    std::thread::Builder::new()
+        .name("hush-probe".into())
+        .spawn(|| {
+            let me = sched::current();
+            sched::set(me, Mode::Background).is_ok() && sched::set(me, Mode::Normal).is_ok()
+        })
+        .ok()
+        .and_then(|probe| probe.join().ok())
+        .unwrap_or(false)
+}
+
+mod sched {
+    //! The Linux calls (hush runs on Linux only; its UDP listener uses recvmmsg too): threads
+    //! by name from `/proc/self/task`, and `sched_setscheduler`.
+
+    use super::Mode;
+
+    pub(super) fn current() -> libc::pid_t {
+        // SAFETY: gettid has no preconditions and cannot fail.
+        unsafe { libc::gettid() }
+    }
+
+    pub(super) fn set(thread: libc::pid_t, mode: Mode) -> std::io::Result<()> {
+        let policy = match mode {
+            Mode::Background => libc::SCHED_IDLE,
+            Mode::Normal => libc::SCHED_OTHER,
+        };
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid sched_param for the call's duration; an unknown thread id
+        // is an error return (ESRCH), not undefined behaviour.
+        if unsafe { libc::sched_setscheduler(thread, policy, &param) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
+    /// This process's threads whose name begins with one of `prefixes`.
+    pub(super) fn threads_named(prefixes: &[&str]) -> Vec<libc::pid_t> {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Vec::new();
+        };
+        tasks
+            .flatten()
+            .filter_map(|task| {
+                let name = std::fs::read_to_string(task.path().join("comm")).ok()?;
+                let name = name.trim_end();
+                if !prefixes.iter().any(|prefix| name.starts_with(prefix)) {
+                    return None;
+                }
+                task.file_name().to_str()?.parse().ok()
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAPACITY: usize = 65_536;
+
+    #[test]
+    fn a_quarter_full_queue_brings_the_writer_back_and_a_calm_one_sends_it_away() {
+        let start = Instant::now();
+        let mut calm = None;
+        let step = |mode, calm: &mut Option<Instant>, queued, after_s| {
+            next_mode(
+                mode,
+                calm,
+                queued,
+                CAPACITY,
+                start + Duration::from_secs(after_s),
+            )
+        };
+        assert_eq!(
+            step(Mode::Background, &mut calm, CAPACITY / 4 - 1, 0),
+            Mode::Background
+        );
+        assert_eq!(
+            step(Mode::Background, &mut calm, CAPACITY / 4, 0),
+            Mode::Normal
+        );
+        // Short but not yet for long enough; a busy moment restarts the wait.
+        assert_eq!(step(Mode::Normal, &mut calm, 0, 1), Mode::Normal);
+        assert_eq!(
+            step(Mode::Normal, &mut calm, CAPACITY / 64, 5),
+            Mode::Normal
+        );
+        assert_eq!(step(Mode::Normal, &mut calm, 0, 6), Mode::Normal);
+        assert_eq!(step(Mode::Normal, &mut calm, 0, 15), Mode::Normal);
+        assert_eq!(step(Mode::Normal, &mut calm, 10, 16), Mode::Background);
+        assert_eq!(calm, None);
+    }
+
+    #[test]
+    fn the_threads_named_follow_the_mode_and_end_at_normal_priority() {
+        let (ready, wait) = std::sync::mpsc::channel();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let worker = std::thread::Builder::new()
+            .name("prio-test-work".into())
+            .spawn(move || {
+                ready.send(sched::current()).unwrap();
+                let _ = stopped.recv();
+            })
+            .unwrap();
+        let thread = wait.recv().unwrap();
+        let policy = || {
+            let stat = std::fs::read_to_string(format!("/proc/self/task/{thread}/stat")).unwrap();
+            // Field 41, counted after the command name's closing parenthesis.
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            after.split(' ').nth(38).unwrap().parse::<i32>().unwrap()
+        };
+        let mut priority = Priority::new(&["prio-test-work"]);
+        if priority.mode.is_none() {
+            // No way back from the background here: nothing may be moved there.
+            priority.update(0, CAPACITY, Instant::now());
+            assert_eq!(policy(), libc::SCHED_OTHER);
+            println!("note: this process cannot leave SCHED_IDLE; only the fallback was tested");
+        } else {
+            priority.update(0, CAPACITY, Instant::now());
+            assert_eq!(policy(), libc::SCHED_IDLE);
+            priority.update(CAPACITY / 2, CAPACITY, Instant::now());
+            assert_eq!(policy(), libc::SCHED_OTHER);
+            priority.mode = Some(Mode::Background);
+            priority.update(0, CAPACITY, Instant::now() + REAPPLY_EVERY);
+            assert_eq!(policy(), libc::SCHED_IDLE);
+            priority.end();
+            assert_eq!(policy(), libc::SCHED_OTHER);
+            priority.update(0, CAPACITY, Instant::now());
+            assert_eq!(policy(), libc::SCHED_OTHER, "ended means ended");
+        }
+        stop.send(()).unwrap();
+        worker.join().unwrap();
+    }
+}
