@@ -133,6 +133,7 @@ impl QueryLogWriter {
         let (stop_watching, stop) = oneshot::channel();
         let watcher = tokio::spawn(priority::watch(
             sender.downgrade(),
+            Arc::clone(&writer.heartbeat),
             stop,
             &[THREAD_NAME, WRITER_THREAD],
         ));
@@ -182,6 +183,9 @@ struct Writer {
     batch_limit: usize,
     backoff: Duration,
     rows: RowMaker,
+    /// Counts the writer's once-a-second rounds, for [`priority::watch`] to see it is not
+    /// starved.
+    heartbeat: Arc<AtomicU64>,
     /// The day (since the epoch, UTC) before which the store's days are known to be complete.
     days_closed_before: i64,
 }
@@ -196,6 +200,7 @@ impl Writer {
             batch_limit: batch_limit(memory.queue),
             backoff: Duration::from_millis(100),
             rows: RowMaker::new(privacy),
+            heartbeat: Arc::default(),
             days_closed_before: i64::MIN,
         }
     }
@@ -224,6 +229,7 @@ impl Writer {
                     }
                 }
                 _ = flush_tick.tick() => {
+                    self.heartbeat.fetch_add(1, Ordering::Relaxed);
                     self.flush().await;
                     self.close_ended_days().await;
                 }

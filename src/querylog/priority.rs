@@ -1,9 +1,10 @@
 //! The history writer's CPU priority. While it keeps up, the writer's thread and its database
 //! connection's threads run as background work (Linux `SCHED_IDLE`): they get every CPU cycle
 //! the DNS side leaves over, and a DNS thread that wakes while they run takes the CPU at once.
-//! When events pile up in the queue, the threads return to normal priority so that the log
-//! keeps its fair share of the CPU and rows are not dropped; once the queue has stayed short
-//! for a while they go back.
+//! When events pile up in the queue, or the writer misses its once-a-second round (a box busy
+//! with other work leaves a background thread almost nothing), the threads return to normal
+//! priority so that the log keeps its fair share of the CPU and rows are neither dropped nor
+//! late; once the queue has stayed short for a while they go back.
 //!
 //! Why: the writer turns a second's queries into rows in one burst, and the connection's thread
 //! then runs for tens of milliseconds in stretches of up to a few; at normal priority a thread
@@ -14,6 +15,8 @@
 //! threads could not come back when the log falls behind, so the writer then stays at normal
 //! priority throughout, as before. Which case applies is found once, on a throwaway thread.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -30,17 +33,44 @@ const REAPPLY_EVERY: Duration = Duration::from_secs(5);
 /// How long the queue must stay under [`CALM_FRACTION`] before the writer steps back.
 const CALM_FOR: Duration = Duration::from_secs(10);
 const CALM_FRACTION: usize = 64;
+/// The writer counts a heartbeat every second; this long without one means it is starved.
+const STALL_AFTER: Duration = Duration::from_secs(3);
 
-/// Sets the priority of the threads named `threads` from how full `queue` is, until `stop`
-/// fires or the queue's senders are gone; then leaves them at normal priority. It runs on the
-/// runtime's threads, at normal priority, so that it notices a backlog even when the
-/// background threads get no CPU at all.
+/// What the watcher sees of the writer at one look.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Backlog {
+    /// Events waiting in the queue, of `capacity`.
+    pub queued: usize,
+    pub capacity: usize,
+    /// No heartbeat from the writer for [`STALL_AFTER`].
+    pub stalled: bool,
+}
+
+impl Backlog {
+    /// A quarter of the queue used, or the writer starved.
+    fn behind(self) -> bool {
+        self.stalled || self.queued.saturating_mul(BEHIND_FRACTION) >= self.capacity
+    }
+
+    /// Under 1/64 of the queue used.
+    fn short(self) -> bool {
+        self.queued.saturating_mul(CALM_FRACTION) < self.capacity
+    }
+}
+
+/// Sets the priority of the threads named `threads` from how full `queue` is and whether the
+/// writer's `heartbeat` still moves, until `stop` fires or the queue's senders are gone; then
+/// leaves them at normal priority. It runs on the runtime's threads, at normal priority, so
+/// that it notices a backlog even when the background threads get no CPU at all.
 pub(super) async fn watch<T>(
     queue: mpsc::WeakSender<T>,
+    heartbeat: Arc<AtomicU64>,
     mut stop: oneshot::Receiver<()>,
     threads: &'static [&'static str],
 ) {
     let mut priority = Priority::new(threads);
+    let mut beats = heartbeat.load(Ordering::Relaxed);
+    let mut beat_at = Instant::now();
     let mut tick = tokio::time::interval(WATCH_EVERY);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -53,7 +83,14 @@ pub(super) async fn watch<T>(
                 let capacity = sender.max_capacity();
                 let queued = capacity - sender.capacity();
                 drop(sender);
-                priority.update(queued, capacity, Instant::now());
+                let now = Instant::now();
+                let latest = heartbeat.load(Ordering::Relaxed);
+                if latest != beats {
+                    beats = latest;
+                    beat_at = now;
+                }
+                let stalled = now.duration_since(beat_at) >= STALL_AFTER;
+                priority.update(Backlog { queued, capacity, stalled }, now);
             }
         }
     }
@@ -94,18 +131,18 @@ impl Priority {
         }
     }
 
-    /// Looks at the queue (`queued` of `capacity` events waiting) and sets the threads' policy
-    /// when the mode changes, and again every [`REAPPLY_EVERY`].
-    pub(super) fn update(&mut self, queued: usize, capacity: usize, now: Instant) {
+    /// Sets the threads' policy for `backlog` when the mode changes, and again every
+    /// [`REAPPLY_EVERY`].
+    pub(super) fn update(&mut self, backlog: Backlog, now: Instant) {
         let Some(mode) = self.mode else {
             return;
         };
-        let next = next_mode(mode, &mut self.calm_since, queued, capacity, now);
+        let next = next_mode(mode, &mut self.calm_since, backlog, now);
         let due = self
             .applied_at
             .is_none_or(|at| now.duration_since(at) >= REAPPLY_EVERY);
         if next != mode {
-            debug!(?next, queued, "query log priority changed");
+            debug!(?next, ?backlog, "query log priority changed");
         } else if !due {
             return;
         }
@@ -142,22 +179,16 @@ impl Priority {
     }
 }
 
-/// The mode after seeing `queued` of `capacity` events waiting: normal as soon as a quarter of
-/// the queue is used, background again after the queue has stayed under 1/64 for [`CALM_FOR`].
-fn next_mode(
-    mode: Mode,
-    calm_since: &mut Option<Instant>,
-    queued: usize,
-    capacity: usize,
-    now: Instant,
-) -> Mode {
-    if queued.saturating_mul(BEHIND_FRACTION) >= capacity {
+/// The mode after seeing `backlog`: normal as soon as the writer is behind, background again
+/// after the queue has stayed short for [`CALM_FOR`].
+fn next_mode(mode: Mode, calm_since: &mut Option<Instant>, backlog: Backlog, now: Instant) -> Mode {
+    if backlog.behind() {
         *calm_since = None;
         return Mode::Normal;
     }
     match mode {
         Mode::Background => Mode::Background,
-        Mode::Normal if queued.saturating_mul(CALM_FRACTION) >= capacity => {
+        Mode::Normal if !backlog.short() => {
             *calm_since = None;
             Mode::Normal
         }
@@ -238,37 +269,49 @@ mod tests {
 
     const CAPACITY: usize = 65_536;
 
+    fn waiting(queued: usize) -> Backlog {
+        Backlog {
+            queued,
+            capacity: CAPACITY,
+            stalled: false,
+        }
+    }
+
     #[test]
-    fn a_quarter_full_queue_brings_the_writer_back_and_a_calm_one_sends_it_away() {
+    fn a_backlog_brings_the_writer_back_and_a_calm_queue_sends_it_away() {
         let start = Instant::now();
         let mut calm = None;
-        let step = |mode, calm: &mut Option<Instant>, queued, after_s| {
+        let mut step = |mode, backlog, after_s| {
             next_mode(
                 mode,
-                calm,
-                queued,
-                CAPACITY,
+                &mut calm,
+                backlog,
                 start + Duration::from_secs(after_s),
             )
         };
         assert_eq!(
-            step(Mode::Background, &mut calm, CAPACITY / 4 - 1, 0),
+            step(Mode::Background, waiting(CAPACITY / 4 - 1), 0),
             Mode::Background
         );
         assert_eq!(
-            step(Mode::Background, &mut calm, CAPACITY / 4, 0),
+            step(Mode::Background, waiting(CAPACITY / 4), 0),
             Mode::Normal
         );
         // Short but not yet for long enough; a busy moment restarts the wait.
-        assert_eq!(step(Mode::Normal, &mut calm, 0, 1), Mode::Normal);
-        assert_eq!(
-            step(Mode::Normal, &mut calm, CAPACITY / 64, 5),
-            Mode::Normal
-        );
-        assert_eq!(step(Mode::Normal, &mut calm, 0, 6), Mode::Normal);
-        assert_eq!(step(Mode::Normal, &mut calm, 0, 15), Mode::Normal);
-        assert_eq!(step(Mode::Normal, &mut calm, 10, 16), Mode::Background);
-        assert_eq!(calm, None);
+        assert_eq!(step(Mode::Normal, waiting(0), 1), Mode::Normal);
+        assert_eq!(step(Mode::Normal, waiting(CAPACITY / 64), 5), Mode::Normal);
+        assert_eq!(step(Mode::Normal, waiting(0), 6), Mode::Normal);
+        assert_eq!(step(Mode::Normal, waiting(0), 15), Mode::Normal);
+        assert_eq!(step(Mode::Normal, waiting(10), 16), Mode::Background);
+        // A starved writer comes back however short its queue, and stays while starved.
+        let starved = Backlog {
+            stalled: true,
+            ..waiting(0)
+        };
+        assert_eq!(step(Mode::Background, starved, 17), Mode::Normal);
+        assert_eq!(step(Mode::Normal, starved, 40), Mode::Normal);
+        assert_eq!(step(Mode::Normal, waiting(0), 41), Mode::Normal);
+        assert_eq!(step(Mode::Normal, waiting(0), 51), Mode::Background);
     }
 
     #[test]
@@ -292,20 +335,20 @@ mod tests {
         let mut priority = Priority::new(&["prio-test-work"]);
         if priority.mode.is_none() {
             // No way back from the background here: nothing may be moved there.
-            priority.update(0, CAPACITY, Instant::now());
+            priority.update(waiting(0), Instant::now());
             assert_eq!(policy(), libc::SCHED_OTHER);
             println!("note: this process cannot leave SCHED_IDLE; only the fallback was tested");
         } else {
-            priority.update(0, CAPACITY, Instant::now());
+            priority.update(waiting(0), Instant::now());
             assert_eq!(policy(), libc::SCHED_IDLE);
-            priority.update(CAPACITY / 2, CAPACITY, Instant::now());
+            priority.update(waiting(CAPACITY / 2), Instant::now());
             assert_eq!(policy(), libc::SCHED_OTHER);
             priority.mode = Some(Mode::Background);
-            priority.update(0, CAPACITY, Instant::now() + REAPPLY_EVERY);
+            priority.update(waiting(0), Instant::now() + REAPPLY_EVERY);
             assert_eq!(policy(), libc::SCHED_IDLE);
             priority.end();
             assert_eq!(policy(), libc::SCHED_OTHER);
-            priority.update(0, CAPACITY, Instant::now());
+            priority.update(waiting(0), Instant::now());
             assert_eq!(policy(), libc::SCHED_OTHER, "ended means ended");
         }
         stop.send(()).unwrap();
