@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 /// How often the queue is looked at.
 const WATCH_EVERY: Duration = Duration::from_millis(50);
@@ -38,12 +38,12 @@ const STALL_AFTER: Duration = Duration::from_secs(3);
 
 /// What the watcher sees of the writer at one look.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Backlog {
+struct Backlog {
     /// Events waiting in the queue, of `capacity`.
-    pub queued: usize,
-    pub capacity: usize,
+    queued: usize,
+    capacity: usize,
     /// No heartbeat from the writer for [`STALL_AFTER`].
-    pub stalled: bool,
+    stalled: bool,
 }
 
 impl Backlog {
@@ -98,14 +98,14 @@ pub(super) async fn watch<T>(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Mode {
+enum Mode {
     Background,
     Normal,
 }
 
 /// Decides the writer's mode from how full its queue is, and applies it to the threads whose
 /// names begin with one of `threads` (the writer's own and its connection's).
-pub(super) struct Priority {
+struct Priority {
     /// `None` when the threads could not come back from the background: everything then stays
     /// at normal priority.
     mode: Option<Mode>,
@@ -116,10 +116,10 @@ pub(super) struct Priority {
 }
 
 impl Priority {
-    pub(super) fn new(threads: &'static [&'static str]) -> Self {
+    fn new(threads: &'static [&'static str]) -> Self {
         let available = can_leave_background();
         if !available {
-            debug!(
+            info!(
                 "the query log's threads stay at normal priority: leaving the background needs CAP_SYS_NICE or RLIMIT_NICE"
             );
         }
@@ -133,7 +133,7 @@ impl Priority {
 
     /// Sets the threads' policy for `backlog` when the mode changes, and again every
     /// [`REAPPLY_EVERY`].
-    pub(super) fn update(&mut self, backlog: Backlog, now: Instant) {
+    fn update(&mut self, backlog: Backlog, now: Instant) {
         let Some(mode) = self.mode else {
             return;
         };
@@ -152,7 +152,7 @@ impl Priority {
 
     /// Back to normal priority for good (shutdown: the last rows are written without waiting
     /// for idle time).
-    pub(super) fn end(&mut self) {
+    fn end(&mut self) {
         if self.mode.is_some() {
             self.apply(Mode::Normal);
             self.mode = None;
