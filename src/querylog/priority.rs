@@ -162,14 +162,18 @@ impl Priority {
     fn apply(&mut self, mode: Mode) {
         let mut failed = None;
         for thread in sched::threads_named(self.threads) {
-            if let Err(err) = sched::set(thread, mode) {
-                failed = Some(err);
+            match sched::set(thread, mode) {
+                // A thread that ended between the listing and the call (a connection the pool
+                // replaced) needs nothing.
+                Err(err) if err.raw_os_error() == Some(libc::ESRCH) => {}
+                Err(err) => failed = Some(err),
+                Ok(()) => {}
             }
         }
         self.mode = Some(mode);
         if let Some(err) = failed {
-            // A thread that cannot be set (it ended in between is the usual case, or a policy
-            // that changed since the probe) is left as it is; normal priority is always safe.
+            // Refused since the probe (a changed limit or security policy): normal priority is
+            // always safe, so everything goes back there for good.
             warn!(%err, ?mode, "setting the query log's thread priority failed; staying at normal priority");
             for thread in sched::threads_named(self.threads) {
                 let _ = sched::set(thread, Mode::Normal);
@@ -312,6 +316,17 @@ mod tests {
         assert_eq!(step(Mode::Normal, starved, 40), Mode::Normal);
         assert_eq!(step(Mode::Normal, waiting(0), 41), Mode::Normal);
         assert_eq!(step(Mode::Normal, waiting(0), 51), Mode::Background);
+    }
+
+    #[test]
+    fn a_thread_that_ended_is_not_a_failure() {
+        let (ready, wait) = std::sync::mpsc::channel();
+        std::thread::spawn(move || ready.send(sched::current()).unwrap())
+            .join()
+            .unwrap();
+        let ended = wait.recv().unwrap();
+        let err = sched::set(ended, Mode::Normal).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ESRCH), "{err}");
     }
 
     #[test]
