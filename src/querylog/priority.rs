@@ -30,8 +30,16 @@ const BEHIND_FRACTION: usize = 4;
 /// How often the threads' policy is applied again when the mode has not changed, for a
 /// connection opened since (a reconnect, or one the pool replaced).
 const REAPPLY_EVERY: Duration = Duration::from_secs(5);
-/// How long the queue must stay under [`CALM_FRACTION`] before the writer steps back.
-const CALM_FOR: Duration = Duration::from_secs(10);
+/// How long the queue must stay under [`CALM_FRACTION`] before the writer steps back after a
+/// backlog: one second of looks that all saw it keep up. Short, because a burst (a device
+/// catching up, a benchmark) is usually followed by ordinary traffic, whose answers should not
+/// wait behind the writer's rounds; flapping is bounded anyway, since coming back needs the
+/// queue to refill from 1/64 to a quarter.
+const CALM_AFTER_BACKLOG: Duration = Duration::from_secs(1);
+/// The same after the writer was starved: whatever starved it (other work on the box) is
+/// likely still there, and each return to the background would starve it for
+/// [`STALL_AFTER`] again.
+const CALM_AFTER_STALL: Duration = Duration::from_secs(30);
 const CALM_FRACTION: usize = 64;
 /// The writer counts a heartbeat every second; this long without one means it is starved.
 const STALL_AFTER: Duration = Duration::from_secs(3);
@@ -109,8 +117,7 @@ struct Priority {
     /// `None` when the threads could not come back from the background: everything then stays
     /// at normal priority.
     mode: Option<Mode>,
-    /// Since when the queue has been short, while in [`Mode::Normal`].
-    calm_since: Option<Instant>,
+    calm: Calm,
     applied_at: Option<Instant>,
     threads: &'static [&'static str],
 }
@@ -125,7 +132,7 @@ impl Priority {
         }
         Self {
             mode: available.then_some(Mode::Background),
-            calm_since: None,
+            calm: Calm::default(),
             applied_at: None,
             threads,
         }
@@ -137,7 +144,7 @@ impl Priority {
         let Some(mode) = self.mode else {
             return;
         };
-        let next = next_mode(mode, &mut self.calm_since, backlog, now);
+        let next = next_mode(mode, &mut self.calm, backlog, now);
         let due = self
             .applied_at
             .is_none_or(|at| now.duration_since(at) >= REAPPLY_EVERY);
@@ -183,23 +190,40 @@ impl Priority {
     }
 }
 
+/// How long the writer has been calm in [`Mode::Normal`], and how long it must be.
+#[derive(Debug, Default)]
+struct Calm {
+    since: Option<Instant>,
+    needed: Duration,
+}
+
 /// The mode after seeing `backlog`: normal as soon as the writer is behind, background again
-/// after the queue has stayed short for [`CALM_FOR`].
-fn next_mode(mode: Mode, calm_since: &mut Option<Instant>, backlog: Backlog, now: Instant) -> Mode {
+/// after the queue has stayed short for [`CALM_AFTER_BACKLOG`], or [`CALM_AFTER_STALL`] once
+/// the writer was starved.
+fn next_mode(mode: Mode, calm: &mut Calm, backlog: Backlog, now: Instant) -> Mode {
     if backlog.behind() {
-        *calm_since = None;
+        calm.since = None;
+        // Why it left the background decides how long it stays out. A stall at normal
+        // priority is a writer busy with a backlog or a slow disk, not a starved one.
+        if mode == Mode::Background {
+            calm.needed = if backlog.stalled {
+                CALM_AFTER_STALL
+            } else {
+                CALM_AFTER_BACKLOG
+            };
+        }
         return Mode::Normal;
     }
     match mode {
         Mode::Background => Mode::Background,
         Mode::Normal if !backlog.short() => {
-            *calm_since = None;
+            calm.since = None;
             Mode::Normal
         }
         Mode::Normal => {
-            let since = *calm_since.get_or_insert(now);
-            if now.duration_since(since) >= CALM_FOR {
-                *calm_since = None;
+            let since = *calm.since.get_or_insert(now);
+            if now.duration_since(since) >= calm.needed {
+                calm.since = None;
                 Mode::Background
             } else {
                 Mode::Normal
@@ -284,13 +308,13 @@ mod tests {
     #[test]
     fn a_backlog_brings_the_writer_back_and_a_calm_queue_sends_it_away() {
         let start = Instant::now();
-        let mut calm = None;
-        let mut step = |mode, backlog, after_s| {
+        let mut calm = Calm::default();
+        let mut step = |mode, backlog, after_ms| {
             next_mode(
                 mode,
                 &mut calm,
                 backlog,
-                start + Duration::from_secs(after_s),
+                start + Duration::from_millis(after_ms),
             )
         };
         assert_eq!(
@@ -301,21 +325,41 @@ mod tests {
             step(Mode::Background, waiting(CAPACITY / 4), 0),
             Mode::Normal
         );
-        // Short but not yet for long enough; a busy moment restarts the wait.
-        assert_eq!(step(Mode::Normal, waiting(0), 1), Mode::Normal);
-        assert_eq!(step(Mode::Normal, waiting(CAPACITY / 64), 5), Mode::Normal);
-        assert_eq!(step(Mode::Normal, waiting(0), 6), Mode::Normal);
-        assert_eq!(step(Mode::Normal, waiting(0), 15), Mode::Normal);
-        assert_eq!(step(Mode::Normal, waiting(10), 16), Mode::Background);
-        // A starved writer comes back however short its queue, and stays while starved.
+        // Short but not yet for a second; a busy moment restarts the wait.
+        assert_eq!(step(Mode::Normal, waiting(0), 100), Mode::Normal);
+        assert_eq!(
+            step(Mode::Normal, waiting(CAPACITY / 64), 1_050),
+            Mode::Normal
+        );
+        assert_eq!(step(Mode::Normal, waiting(0), 1_100), Mode::Normal);
+        assert_eq!(step(Mode::Normal, waiting(0), 2_050), Mode::Normal);
+        assert_eq!(step(Mode::Normal, waiting(10), 2_100), Mode::Background);
+        // A starved writer comes back however short its queue, stays while starved, and waits
+        // longer before it tries the background again.
         let starved = Backlog {
             stalled: true,
             ..waiting(0)
         };
-        assert_eq!(step(Mode::Background, starved, 17), Mode::Normal);
-        assert_eq!(step(Mode::Normal, starved, 40), Mode::Normal);
-        assert_eq!(step(Mode::Normal, waiting(0), 41), Mode::Normal);
-        assert_eq!(step(Mode::Normal, waiting(0), 51), Mode::Background);
+        assert_eq!(step(Mode::Background, starved, 3_000), Mode::Normal);
+        assert_eq!(step(Mode::Normal, starved, 9_000), Mode::Normal);
+        assert_eq!(step(Mode::Normal, waiting(0), 10_000), Mode::Normal);
+        // A backlog while it waits does not shorten the wait.
+        assert_eq!(
+            step(Mode::Normal, waiting(CAPACITY / 4), 11_000),
+            Mode::Normal
+        );
+        assert_eq!(step(Mode::Normal, waiting(0), 12_000), Mode::Normal);
+        assert_eq!(step(Mode::Normal, waiting(0), 41_000), Mode::Normal);
+        assert_eq!(step(Mode::Normal, waiting(0), 42_000), Mode::Background);
+        // The next backlog has the short wait again, even if the writer, busy with it at
+        // normal priority, misses its rounds.
+        assert_eq!(
+            step(Mode::Background, waiting(CAPACITY), 50_000),
+            Mode::Normal
+        );
+        assert_eq!(step(Mode::Normal, starved, 54_000), Mode::Normal);
+        assert_eq!(step(Mode::Normal, waiting(0), 54_500), Mode::Normal);
+        assert_eq!(step(Mode::Normal, waiting(0), 55_500), Mode::Background);
     }
 
     #[test]
