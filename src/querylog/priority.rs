@@ -191,10 +191,19 @@ impl Priority {
 }
 
 /// How long the writer has been calm in [`Mode::Normal`], and how long it must be.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Calm {
     since: Option<Instant>,
     needed: Duration,
+}
+
+impl Default for Calm {
+    fn default() -> Self {
+        Self {
+            since: None,
+            needed: CALM_AFTER_BACKLOG,
+        }
+    }
 }
 
 /// The mode after seeing `backlog`: normal as soon as the writer is behind, background again
