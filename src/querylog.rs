@@ -186,8 +186,9 @@ struct Writer {
     /// Counts the writer's once-a-second rounds, for [`priority::watch`] to see it is not
     /// starved.
     heartbeat: Arc<AtomicU64>,
-    /// The day (since the epoch, UTC) before which the store's days are known to be complete.
-    days_closed_before: i64,
+    /// The hour (since the epoch, UTC) before which the store's hours and days are known to be
+    /// complete.
+    periods_closed_before: i64,
 }
 
 impl Writer {
@@ -201,7 +202,7 @@ impl Writer {
             backoff: Duration::from_millis(100),
             rows: RowMaker::new(privacy),
             heartbeat: Arc::default(),
-            days_closed_before: i64::MIN,
+            periods_closed_before: i64::MIN,
         }
     }
 
@@ -231,7 +232,7 @@ impl Writer {
                 _ = flush_tick.tick() => {
                     self.heartbeat.fetch_add(1, Ordering::Relaxed);
                     self.flush().await;
-                    self.close_ended_days().await;
+                    self.close_ended_periods().await;
                 }
                 _ = retention_tick.tick() => self.prune(retention).await,
             }
@@ -292,17 +293,17 @@ impl Writer {
         }
     }
 
-    /// Completes the store's counts of the day that just ended, once per day (and at start,
-    /// for days that ended while hush was stopped), so that a quiet night's day is complete
-    /// within a second of midnight even when no batch comes to do it.
-    async fn close_ended_days(&mut self) {
-        let today = time::today();
-        if today == self.days_closed_before {
+    /// Completes the store's counts of the hour (and day) that just ended, once per hour (and
+    /// at start, for periods that ended while hush was stopped), so that a quiet hour is
+    /// complete within a second of its end even when no batch comes to do it.
+    async fn close_ended_periods(&mut self) {
+        let this_hour = time::this_hour();
+        if this_hour == self.periods_closed_before {
             return;
         }
-        match self.store.close_ended_days().await {
-            Ok(()) => self.days_closed_before = today,
-            Err(err) => warn!(%err, "completing the daily counts failed; will retry"),
+        match self.store.close_ended_periods().await {
+            Ok(()) => self.periods_closed_before = this_hour,
+            Err(err) => warn!(%err, "completing the hourly and daily counts failed; will retry"),
         }
     }
 

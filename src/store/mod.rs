@@ -14,6 +14,7 @@ mod report;
 mod retention;
 mod row;
 mod rules;
+mod sources;
 mod sql;
 mod sqlite;
 mod stats;
@@ -186,11 +187,12 @@ impl Store {
         }
     }
 
-    /// Completes the counts of the days that have ended (SQLite adds a day to its daily tables
-    /// once the day is over; PostgreSQL adds every batch to them, so has nothing to do).
-    pub async fn close_ended_days(&self) -> Result<(), StoreError> {
+    /// Completes the counts of the hours and days that have ended (SQLite adds an hour to its
+    /// hourly tables, and a day to its daily ones, once it is over; PostgreSQL adds every batch
+    /// to them, so has nothing to do).
+    pub async fn close_ended_periods(&self) -> Result<(), StoreError> {
         match &self.engine {
-            Engine::Sqlite(store) => store.close_ended_days().await,
+            Engine::Sqlite(store) => store.close_ended_periods(time::this_hour()).await,
             Engine::Postgres(_) => Ok(()),
         }
     }
@@ -203,7 +205,7 @@ impl Store {
         interner: &mut Interner,
     ) -> Result<(), StoreError> {
         match &self.engine {
-            Engine::Sqlite(store) => store.insert_batch(rows, interner).await,
+            Engine::Sqlite(store) => store.insert_batch(rows, interner, time::this_hour()).await,
             Engine::Postgres(store) => store.insert_batch(rows, &self.instance, interner).await,
         }
     }
@@ -218,6 +220,14 @@ impl Store {
     /// A statement for this store's engine, starting with `text`.
     pub(crate) fn sql(&self, text: impl std::fmt::Display) -> Sql {
         Sql::new(self.dialect(), text)
+    }
+
+    /// The first hour the hourly tables may not count completely yet (`i64::MAX`: none).
+    pub(crate) async fn first_open_hour(&self) -> Result<i64, StoreError> {
+        match &self.engine {
+            Engine::Sqlite(store) => store.first_open_hour().await,
+            Engine::Postgres(_) => Ok(i64::MAX),
+        }
     }
 
     /// What a filter by instance name covers: a SQLite store holds its own instance's rows only.

@@ -123,9 +123,10 @@ impl Store {
     }
 
     /// The newest `fetch` rows of a few names, newest first. The hours that hold them come from
-    /// the hourly counts (indexed by name); each such hour's rows are then read through the time
-    /// index, newest hour first, until the page is full, plus one more hour: a batch may number
-    /// rows near an hour's edge slightly out of time order.
+    /// the hourly counts (indexed by name), except the open hours, which the counts may lack
+    /// and which are read as one stretch first; each stretch's rows are then read through the
+    /// time index, newest first, until the page is full, plus one more hour: a batch may
+    /// number rows near an hour's edge slightly out of time order.
     async fn rows_of_names(
         &self,
         ids: &[i64],
@@ -136,8 +137,12 @@ impl Store {
             return Ok(Vec::new());
         }
         let filter = matching.filter;
+        let first_open_hour = self.first_open_hour().await?;
         let mut hours = self.sql("SELECT DISTINCT hour FROM hour_domains WHERE domain_id IN (");
         hours.push_list(ids.iter().copied()).push(")");
+        if first_open_hour < i64::MAX {
+            hours.push(" AND hour < ").push_bind(first_open_hour);
+        }
         if let Some(from) = filter.from_us {
             hours
                 .push(" AND hour >= ")
@@ -159,14 +164,21 @@ impl Store {
         }
         hours.push(" ORDER BY hour DESC");
         let hours: Vec<(i64,)> = self.fetch_all(hours).await?;
+        let open = (first_open_hour < i64::MAX)
+            .then(|| (first_open_hour.saturating_mul(HOUR_US), i64::MAX));
+        let stretches = open.into_iter().chain(
+            hours
+                .into_iter()
+                .map(|(hour,)| (hour * HOUR_US, (hour + 1) * HOUR_US)),
+        );
         let mut rows: Vec<StoredRow> = Vec::new();
         let mut full = false;
-        for (hour,) in hours {
+        for (from_us, to_us) in stretches {
             let mut sql = self.row_select(true);
             sql.push(" WHERE q.time_us >= ")
-                .push_bind(hour * HOUR_US)
+                .push_bind(from_us)
                 .push(" AND q.time_us < ")
-                .push_bind((hour + 1) * HOUR_US)
+                .push_bind(to_us)
                 .push(" AND q.domain_id IN (")
                 .push_list(ids.iter().copied())
                 .push(")");

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::stats::Window;
-use super::tables::{Count, Sources, Subject, push_instance, push_time_range};
+use super::tables::{Count, Subject, push_instance, push_time_range};
 use super::{HIDDEN_NAME, Scope, Store, StoreError};
 use crate::dns::outcome::Status;
 
@@ -90,7 +90,7 @@ impl Store {
         if scope == Scope::Nothing {
             return Ok(Vec::new());
         }
-        let sources = Sources::of(range, scope);
+        let sources = self.sources(range, scope).await?;
         let mut totals = self.sql(
             "SELECT t.id, c.address, COALESCE(NULLIF(c.name, ''), NULLIF(l.name, '')), t.total, \
              t.blocked FROM (SELECT id, CAST(SUM(n) AS BIGINT) AS total, \

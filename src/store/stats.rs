@@ -5,7 +5,7 @@
 //! long ranges stay cheap. The raw part costs at most two partial minutes (totals, timeline)
 //! or two partial hours (top lists, distinct counts) of rows.
 
-use super::tables::{Count, Sources, Subject, push_minute_counts};
+use super::tables::{Count, Subject, push_minute_counts};
 use super::time::{MINUTE_US, TimeRange};
 use super::{Scope, Store, StoreError};
 use crate::dns::outcome::Status;
@@ -85,7 +85,7 @@ impl Store {
         push_minute_counts(&mut totals, range, scope);
         totals.push(") t GROUP BY status");
         let by_status: Vec<(i64, i64)> = self.fetch_all(totals).await?;
-        let sources = Sources::of(range, scope);
+        let sources = self.sources(range, scope).await?;
         // `DISTINCT` in a subquery, not `COUNT(DISTINCT …)`: PostgreSQL sorts for the latter
         // but can hash the former (a day's hourly names are a quarter of a million rows).
         let distinct = |subject| {
@@ -160,7 +160,9 @@ impl Store {
             "SELECT {name}, t.total, {client_name} FROM \
              (SELECT id, CAST(SUM({counted}) AS BIGINT) AS total FROM ("
         ));
-        Sources::of(range, scope).push_counts(&mut sql, subject, count);
+        self.sources(range, scope)
+            .await?
+            .push_counts(&mut sql, subject, count);
         sql.push(format_args!(
             ") p GROUP BY id HAVING SUM({counted}) > 0 ORDER BY total DESC, id LIMIT "
         ))

@@ -13,6 +13,11 @@ pub fn today() -> i64 {
     unix_micros(SystemTime::now()).div_euclid(DAY_US)
 }
 
+/// This hour's number: hours since the Unix epoch, the unit of the hourly counts.
+pub fn this_hour() -> i64 {
+    unix_micros(SystemTime::now()).div_euclid(HOUR_US)
+}
+
 /// Microseconds since the Unix epoch, the unit of every stored time.
 pub fn unix_micros(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |since| {

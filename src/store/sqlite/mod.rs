@@ -4,6 +4,9 @@
 //! is watched: when the path names another file, or an I/O error says the file went bad, the
 //! connections are dropped and opened afresh. Schema in `migrations/sqlite/`.
 
+mod open_hours;
+#[cfg(test)]
+mod tests;
 pub(super) mod write;
 
 use std::os::unix::fs::MetadataExt;
@@ -15,9 +18,11 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::Mutex;
 use tracing::warn;
 
 use super::StoreError;
+use open_hours::OpenHours;
 
 /// How long a statement waits for a lock before failing (the writer then retries the batch).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -61,6 +66,8 @@ pub struct SqliteStore {
     pools: Arc<ArcSwapOption<Pools>>,
     /// Bumped whenever new pools are opened: ids cached for the old connection are void.
     generation: Arc<AtomicU64>,
+    /// The writer's sums of the hours still going on; held for a whole write transaction.
+    open_hours: Arc<Mutex<OpenHours>>,
 }
 
 impl SqliteStore {
@@ -74,7 +81,19 @@ impl SqliteStore {
                 connect(path, writer_cache_mb).await?,
             )),
             generation: Arc::new(AtomicU64::new(0)),
+            open_hours: Arc::new(Mutex::new(OpenHours::new(writer_cache_mb))),
         })
+    }
+
+    /// The first hour the hourly tables may lack or count in part (`i64::MAX` when every hour
+    /// is counted as it is written): readers take it and later from the raw rows.
+    pub(crate) async fn first_open_hour(&self) -> Result<i64, StoreError> {
+        let pools = self.pools().await?;
+        let stored: Option<(i64,)> =
+            sqlx::query_as("SELECT first_open_hour FROM hourly_counts_state WHERE id = 0")
+                .fetch_optional(&pools.reader)
+                .await?;
+        Ok(stored.map_or(i64::MAX, |(hour,)| hour))
     }
 
     /// Which connection ids were cached for: changes with every reconnect.

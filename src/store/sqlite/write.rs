@@ -1,8 +1,9 @@
 //! Writing a batch into SQLite: one transaction that interns new names and clients, inserts the
 //! rows with multi-row statements of a fixed size (the prepared statement is reused), and adds
-//! the batch's [`BatchCounts`] to the counts tables. A day still going on is counted in the
-//! hourly tables only: the first transaction after a day has ended adds its hours to the daily
-//! tables (`migrations/sqlite/0007_daily_counts_at_day_close.sql`).
+//! the batch's [`BatchCounts`] to the counts tables. Periods still going on are counted lower
+//! down only: an hour's counts wait in memory until it ends ([`super::open_hours`]), and a day
+//! is counted in the hourly tables only until the first transaction after it has ended adds its
+//! hours to the daily tables (`migrations/sqlite/0007_daily_counts_at_day_close.sql`).
 
 use std::sync::OnceLock;
 
@@ -10,13 +11,14 @@ use sqlx::query_builder::Separated;
 use sqlx::{AssertSqlSafe, QueryBuilder, SqlSafeStr, Sqlite, SqliteConnection};
 
 use super::SqliteStore;
+use super::open_hours::HourSums;
 use crate::store::StoreError;
 use crate::store::batch::{
     BatchCounts, Dictionary, EVERY_DAY, HashMap, Interner, ListKey, client_keys, row_ids,
     split_client_key,
 };
 use crate::store::row::QueryRow;
-use crate::store::tables::{DAILY, HOURLY, MINUTE_COUNTS, PERIODS, Subject};
+use crate::store::tables::{DAILY, HOURLY, MINUTE_COUNTS, PERIODS, Period, Subject};
 use crate::store::time::{HOURS_PER_DAY, today};
 
 /// Rows per INSERT statement: 500 rows × 13 values stays far below SQLite's 32,766 variables,
@@ -108,14 +110,18 @@ impl SqliteStore {
         &self,
         rows: &[QueryRow],
         interner: &mut Interner,
+        now_hour: i64,
     ) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
         let pools = self.pools().await?;
-        interner.check_generation(self.generation());
+        let generation = self.generation();
+        interner.check_generation(generation);
+        let mut open_hours = self.open_hours.lock().await;
         let mut tx = pools.writer.begin().await?;
-        let first_open_day = close_ended_days(&mut tx).await?;
+        let plan = open_hours.prepare(&mut tx, generation, now_hour).await?;
+        let first_open_day = close_ended_days(&mut tx, plan.first_open_hour()).await?;
         let client_keys = client_keys(rows);
         let [name_lookup, client_lookup] = interner.look_up_rows(rows, &client_keys);
         let domains = resolve_ids(&mut tx, Dictionary::Domains, &name_lookup.missing).await?;
@@ -148,47 +154,66 @@ impl SqliteStore {
             }
             insert.execute(&mut *tx).await?;
         }
-        let counts = BatchCounts::of(rows, &ids, first_open_day);
-        add_counts(&mut tx, MINUTE_COUNTS, "minute, status", counts.minutes).await?;
-        for ((period, by_subject), lists) in
+        let mut counts = BatchCounts::of(rows, &ids, first_open_day);
+        let fresh = HourSums::take_open(&mut counts, plan.first_open_hour());
+        let minutes = counts.minutes.into_iter().collect();
+        add_counts(&mut tx, MINUTE_COUNTS, "minute, status", minutes).await?;
+        for ((period, [domains, clients]), lists) in
             PERIODS.iter().zip(counts.periods).zip(counts.client_lists)
         {
-            let unit = period.unit;
-            for (subject, sums) in [Subject::Domain, Subject::Client]
-                .into_iter()
-                .zip(by_subject)
-            {
-                let column = subject.column();
-                add_counts(
-                    &mut tx,
-                    subject.table(period),
-                    &format!("{unit}, {column}, status"),
-                    sums,
-                )
-                .await?;
-            }
-            add_counts(
-                &mut tx,
-                period.client_lists,
-                &format!("{unit}, client_id, list, category"),
-                lists,
-            )
-            .await?;
+            let counts = PeriodCounts {
+                subjects: [domains.into_iter().collect(), clients.into_iter().collect()],
+                client_lists: lists.into_iter().collect(),
+            };
+            add_period_counts(&mut tx, period, counts).await?;
         }
+        let written_out = open_hours.write_out_if_full(&mut tx, plan, &fresh).await?;
         tx.commit().await?;
+        open_hours.commit(generation, plan, fresh, written_out);
         interner.remember(domains, clients);
         Ok(())
     }
 
-    /// Adds the days that have ended to the daily tables. The writer calls it when a day ends,
-    /// so that after a quiet night the last day is complete within a second of midnight.
-    pub async fn close_ended_days(&self) -> Result<(), StoreError> {
+    /// Adds the hours and days that have ended to the hourly and daily tables. The writer calls
+    /// it when an hour ends, so that after a quiet stretch the last hour (and at midnight the
+    /// last day) is complete within a second even when no batch comes to do it.
+    pub async fn close_ended_periods(&self, now_hour: i64) -> Result<(), StoreError> {
         let pools = self.pools().await?;
+        let generation = self.generation();
+        let mut open_hours = self.open_hours.lock().await;
         let mut tx = pools.writer.begin().await?;
-        close_ended_days(&mut tx).await?;
+        let plan = open_hours.prepare(&mut tx, generation, now_hour).await?;
+        close_ended_days(&mut tx, plan.first_open_hour()).await?;
         tx.commit().await?;
+        open_hours.commit(generation, plan, HourSums::default(), false);
         Ok(())
     }
+}
+
+/// One period's counts to add: by domain and by client (`[period, id, status]`), and blocked
+/// queries by client and list.
+pub(super) struct PeriodCounts<'a> {
+    pub subjects: [Vec<([i64; 3], i64)>; 2],
+    pub client_lists: Vec<(ListKey<'a>, i64)>,
+}
+
+/// Adds `counts` to `period`'s tables.
+pub(super) async fn add_period_counts(
+    tx: &mut SqliteConnection,
+    period: &Period,
+    counts: PeriodCounts<'_>,
+) -> Result<(), StoreError> {
+    let unit = period.unit;
+    for (subject, sums) in [Subject::Domain, Subject::Client]
+        .into_iter()
+        .zip(counts.subjects)
+    {
+        let column = subject.column();
+        let keys = format!("{unit}, {column}, status");
+        add_counts(tx, subject.table(period), &keys, sums).await?;
+    }
+    let keys = format!("{unit}, client_id, list, category");
+    add_counts(tx, period.client_lists, &keys, counts.client_lists).await
 }
 
 /// The key columns after the period of each of a period's tables, in `Period::tables` order.
@@ -198,10 +223,15 @@ const PERIOD_KEYS: [&str; 3] = [
     "client_id, list, category",
 ];
 
-/// Adds the hourly counts of every day before today not yet in the daily tables to them, and
-/// returns the first day that is not (today, or the day after the newest day a database from
-/// before this scheme counted daily). Without the state row every day is counted daily.
-async fn close_ended_days(tx: &mut SqliteConnection) -> Result<i64, StoreError> {
+/// Adds the hourly counts of every ended day not yet in the daily tables to them, and returns
+/// the first day that is not (today, or the day after the newest day a database from before
+/// this scheme counted daily). A day ends with today, or earlier when its last hours are still
+/// open (from `first_open_hour` on, not in the hourly tables yet). Without the state row every
+/// day is counted daily.
+async fn close_ended_days(
+    tx: &mut SqliteConnection,
+    first_open_hour: i64,
+) -> Result<i64, StoreError> {
     let state: Option<(i64,)> =
         sqlx::query_as("SELECT first_open_day FROM daily_counts_state WHERE id = 0")
             .fetch_optional(&mut *tx)
@@ -209,8 +239,8 @@ async fn close_ended_days(tx: &mut SqliteConnection) -> Result<i64, StoreError> 
     let Some((first_open_day,)) = state else {
         return Ok(EVERY_DAY);
     };
-    let today = today();
-    if first_open_day >= today {
+    let ended_before = today().min(first_open_hour.div_euclid(HOURS_PER_DAY));
+    if first_open_day >= ended_before {
         return Ok(first_open_day);
     }
     for ((hourly, daily), keys) in HOURLY
@@ -230,15 +260,15 @@ async fn close_ended_days(tx: &mut SqliteConnection) -> Result<i64, StoreError> 
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(first_open_day * HOURS_PER_DAY)
-            .bind(today * HOURS_PER_DAY)
+            .bind(ended_before * HOURS_PER_DAY)
             .execute(&mut *tx)
             .await?;
     }
     sqlx::query("UPDATE daily_counts_state SET first_open_day = ? WHERE id = 0")
-        .bind(today)
+        .bind(ended_before)
         .execute(&mut *tx)
         .await?;
-    Ok(today)
+    Ok(ended_before)
 }
 
 /// Adds `counts` to the counts table `table`, whose key columns are `keys` (in the order
@@ -247,9 +277,8 @@ async fn add_counts<K: CountKey>(
     tx: &mut SqliteConnection,
     table: &str,
     keys: &str,
-    counts: HashMap<K, i64>,
+    mut counts: Vec<(K, i64)>,
 ) -> Result<(), StoreError> {
-    let mut counts: Vec<(K, i64)> = counts.into_iter().collect();
     // In key order each upsert lands next to the previous one in the table's B-tree (the keys
     // lead with the period, then the name or client), instead of at a random page.
     counts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
