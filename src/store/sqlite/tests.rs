@@ -230,3 +230,21 @@ async fn open_hours_reach_the_tables_once_ended_and_readers_never_miss_them() {
     let total: i64 = all.iter().map(|(_, n)| n).sum();
     assert_eq!(total, 13, "every row counted once: {all:?}");
 }
+
+#[tokio::test]
+async fn without_the_state_row_every_hour_is_counted_as_it_is_written() {
+    let mut fixture = Fixture::new().await;
+    sqlx::query("DELETE FROM hourly_counts_state")
+        .execute(&mut fixture.db)
+        .await
+        .unwrap();
+    let h = this_hour() - 3;
+    let (sqlite, store) = fixture.open().await;
+    let rows = rows_in(h, &["a.example", "b.example"], Some("trackers"));
+    let mut interner = Interner::default();
+    sqlite.insert_batch(&rows, &mut interner, h).await.unwrap();
+    fixture.assert_complete(h).await;
+    sqlite.close_ended_periods(h + 1).await.unwrap();
+    let expected = counts(&[("a.example", 1), ("b.example", 1)]);
+    assert_eq!(top(&store, h, h + 1).await, expected);
+}
