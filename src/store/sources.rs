@@ -60,6 +60,23 @@ impl Sources {
         }
     }
 
+    /// Pushes ` FROM table WHERE` the periods `[first, end)` of `period`'s unit, of this
+    /// range's instance.
+    fn push_period_part(
+        &self,
+        sql: &mut Sql,
+        period: &Period,
+        table: &str,
+        (first, end): (i64, i64),
+    ) {
+        let unit = period.unit;
+        sql.push(format_args!(" FROM {table} WHERE {unit} >= "))
+            .push_bind(first)
+            .push(format_args!(" AND {unit} < "))
+            .push_bind(end);
+        push_instance(sql, self.instance);
+    }
+
     /// The instance the reads are limited to, if any.
     pub fn instance(&self) -> Option<i64> {
         self.instance
@@ -78,15 +95,8 @@ impl Sources {
         let mut union = Union::default();
         for (period, (first, end)) in self.periods() {
             union.next(sql);
-            let unit = period.unit;
-            sql.push(format_args!(
-                "SELECT {column} AS id FROM {} WHERE {unit} >= ",
-                subject.table(period)
-            ))
-            .push_bind(first)
-            .push(format_args!(" AND {unit} < "))
-            .push_bind(end);
-            push_instance(sql, self.instance);
+            sql.push(format_args!("SELECT {column} AS id"));
+            self.push_period_part(sql, period, subject.table(period), (first, end));
         }
         for (from, to) in &self.raw {
             union.next(sql);
@@ -107,7 +117,6 @@ impl Sources {
         let mut union = Union::default();
         for (period, (first, end)) in self.periods() {
             union.next(sql);
-            let unit = period.unit;
             sql.push(format_args!(
                 "SELECT {column} AS id, CAST(SUM(count) AS BIGINT) AS n"
             ));
@@ -116,14 +125,7 @@ impl Sources {
                     .push_bind(Status::Blocked.code())
                     .push(" THEN count ELSE 0 END) AS BIGINT) AS blocked");
             }
-            sql.push(format_args!(
-                " FROM {} WHERE {unit} >= ",
-                subject.table(period)
-            ))
-            .push_bind(first)
-            .push(format_args!(" AND {unit} < "))
-            .push_bind(end);
-            push_instance(sql, self.instance);
+            self.push_period_part(sql, period, subject.table(period), (first, end));
             count.push_filter(sql);
             let prefix = period.group_prefix(sql.dialect());
             sql.push(format_args!(" GROUP BY {prefix}{column}"));
@@ -157,15 +159,8 @@ impl Sources {
         let mut union = Union::default();
         for (period, (first, end)) in self.periods() {
             union.next(sql);
-            let unit = period.unit;
-            sql.push(format_args!(
-                "SELECT client_id, list, category, count AS n FROM {} WHERE {unit} >= ",
-                period.client_lists
-            ))
-            .push_bind(first)
-            .push(format_args!(" AND {unit} < "))
-            .push_bind(end);
-            push_instance(sql, self.instance);
+            sql.push("SELECT client_id, list, category, count AS n");
+            self.push_period_part(sql, period, period.client_lists, (first, end));
         }
         for (from, to) in &self.raw {
             union.next(sql);

@@ -89,11 +89,8 @@ impl SqliteStore {
     /// is counted as it is written): readers take it and later from the raw rows.
     pub(crate) async fn first_open_hour(&self) -> Result<i64, StoreError> {
         let pools = self.pools().await?;
-        let stored: Option<(i64,)> =
-            sqlx::query_as("SELECT first_open_hour FROM hourly_counts_state WHERE id = 0")
-                .fetch_optional(&pools.reader)
-                .await?;
-        Ok(stored.map_or(i64::MAX, |(hour,)| hour))
+        let stored = open_hours::stored_first_open_hour(&pools.reader).await?;
+        Ok(stored.unwrap_or(i64::MAX))
     }
 
     /// Which connection ids were cached for: changes with every reconnect.

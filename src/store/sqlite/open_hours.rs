@@ -6,11 +6,13 @@
 //! before `first_open_hour` (the state row); for the hours from it on, the tables and these sums
 //! together count every row written (the tables alone may hold a part, flushed when the sums
 //! grew past their limit). Readers take the open hours from the raw rows. The sums die with the
-//! process, so the first batch of a connection recounts the open hours from the raw rows.
+//! process, so the first batch of a connection recounts the open hours from the raw rows. One
+//! writing hush per file: a second store writing into the same file recounts the open hours
+//! under the first one's sums, which would then be added twice at the hour's end.
 //! Every change is planned inside the writer's transaction and applied only once it commits: a
 //! failed batch leaves the sums as they were.
 
-use sqlx::{AssertSqlSafe, SqliteConnection};
+use sqlx::{AssertSqlSafe, SqliteConnection, SqliteExecutor};
 
 use super::write::{PeriodCounts, add_period_counts};
 use crate::store::StoreError;
@@ -179,11 +181,7 @@ impl OpenHours {
         generation: u64,
         now_hour: i64,
     ) -> Result<Plan, StoreError> {
-        let stored: Option<(i64,)> =
-            sqlx::query_as("SELECT first_open_hour FROM hourly_counts_state WHERE id = 0")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some((stored,)) = stored else {
+        let Some(stored) = stored_first_open_hour(&mut *tx).await? else {
             return Ok(Plan::Unchanged {
                 first_open_hour: i64::MAX,
             });
@@ -256,6 +254,17 @@ impl OpenHours {
             Plan::Closed { .. } | Plan::Unchanged { .. } => Some(&self.sums),
         }
     }
+}
+
+/// The stored first open hour; `None` for a database without the state row.
+pub(super) async fn stored_first_open_hour<'e>(
+    db: impl SqliteExecutor<'e>,
+) -> Result<Option<i64>, StoreError> {
+    let stored: Option<(i64,)> =
+        sqlx::query_as("SELECT first_open_hour FROM hourly_counts_state WHERE id = 0")
+            .fetch_optional(db)
+            .await?;
+    Ok(stored.map(|(hour,)| hour))
 }
 
 async fn set_first_open_hour(tx: &mut SqliteConnection, hour: i64) -> Result<(), StoreError> {
