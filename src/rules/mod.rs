@@ -15,6 +15,7 @@
 
 mod build;
 pub mod compile;
+mod line_marks;
 pub mod name;
 pub mod parse;
 mod text;

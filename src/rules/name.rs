@@ -21,69 +21,91 @@ pub enum NameError {
     Local,
 }
 
-/// Normalises a list entry: case, trailing dot, IDN, and validity.
+/// Normalises a list entry: case, trailing dot, IDN, and validity. An ASCII entry (nearly all
+/// of them) is checked in one pass over its bytes, and copied only when it has capitals.
 pub fn normalize_domain(raw: &str) -> Result<Cow<'_, str>, NameError> {
     let trimmed = raw.strip_suffix('.').unwrap_or(raw);
-    let name: Cow<'_, str> = if trimmed.is_ascii() {
-        if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(trimmed.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(trimmed)
+    if !trimmed.is_ascii() {
+        let name = idna::domain_to_ascii(trimmed).map_err(|_| NameError::Invalid)?;
+        if is_local_name(&name) {
+            return Err(NameError::Local);
         }
-    } else {
-        Cow::Owned(idna::domain_to_ascii(trimmed).map_err(|_| NameError::Invalid)?)
-    };
-    if is_local_name(&name) {
+        check_ascii_name(&name)?;
+        return Ok(Cow::Owned(name));
+    }
+    if is_local_name(trimmed) {
         return Err(NameError::Local);
     }
-    validate_ascii_name(&name)?;
-    Ok(name)
+    Ok(match check_ascii_name(trimmed)? {
+        Case::Lower => Cow::Borrowed(trimmed),
+        Case::HasCapitals => Cow::Owned(trimmed.to_ascii_lowercase()),
+    })
 }
 
+/// Whether a checked name still needs lowering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Case {
+    Lower,
+    HasCapitals,
+}
+
+/// The names hosts files carry for the OS, in any letter case.
 fn is_local_name(name: &str) -> bool {
-    matches!(
-        name,
-        "localhost"
-            | "localhost.localdomain"
-            | "local"
-            | "broadcasthost"
-            | "ip6-localhost"
-            | "ip6-loopback"
-            | "ip6-localnet"
-            | "ip6-mcastprefix"
-            | "ip6-allnodes"
-            | "ip6-allrouters"
-            | "ip6-allhosts"
-            | "0.0.0.0"
-    )
+    const LOCAL_NAMES: [&str; 12] = [
+        "localhost",
+        "localhost.localdomain",
+        "local",
+        "broadcasthost",
+        "ip6-localhost",
+        "ip6-loopback",
+        "ip6-localnet",
+        "ip6-mcastprefix",
+        "ip6-allnodes",
+        "ip6-allrouters",
+        "ip6-allhosts",
+        "0.0.0.0",
+    ];
+    LOCAL_NAMES
+        .iter()
+        .any(|local| local.eq_ignore_ascii_case(name))
 }
 
-fn validate_ascii_name(name: &str) -> Result<(), NameError> {
+/// Checks an ASCII name in one pass: at least two labels of 1 to 63 bytes of `[A-Za-z0-9_-]`,
+/// at most [`MAX_NAME_LEN`] bytes, and not all digits (`1.2.3.4` is an address, and no TLD is
+/// numeric).
+fn check_ascii_name(name: &str) -> Result<Case, NameError> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(NameError::Invalid);
     }
-    let mut labels = 0;
-    let mut all_numeric = true;
-    for label in name.split('.') {
-        labels += 1;
-        let valid = !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if !valid {
-            return Err(NameError::Invalid);
+    let (mut labels, mut label_len) = (1usize, 0usize);
+    let (mut all_numeric, mut case) = (true, Case::Lower);
+    for byte in name.bytes() {
+        match byte {
+            b'.' => {
+                if label_len == 0 || label_len > 63 {
+                    return Err(NameError::Invalid);
+                }
+                labels += 1;
+                label_len = 0;
+                continue;
+            }
+            b'0'..=b'9' => {}
+            b'a'..=b'z' | b'-' | b'_' => all_numeric = false,
+            b'A'..=b'Z' => {
+                all_numeric = false;
+                case = Case::HasCapitals;
+            }
+            _ => return Err(NameError::Invalid),
         }
-        all_numeric &= label.bytes().all(|b| b.is_ascii_digit());
+        label_len += 1;
     }
-    if all_numeric {
-        // `1.2.3.4` is an address, and no TLD is numeric.
+    if label_len == 0 || label_len > 63 || all_numeric {
         return Err(NameError::Invalid);
     }
     if labels < 2 {
         return Err(NameError::SingleLabel);
     }
-    Ok(())
+    Ok(case)
 }
 
 /// A query name in the rules' form, held in a fixed buffer so the hot path does not allocate.
@@ -162,10 +184,18 @@ mod tests {
             ("bücher.example", Ok("xn--bcher-kva.example")),
             ("ÄPFEL.de", Ok("xn--pfel-koa.de")),
             ("localhost", Err(NameError::Local)),
+            ("LocalHost.", Err(NameError::Local)),
+            ("IP6-AllNodes", Err(NameError::Local)),
             ("broadcasthost", Err(NameError::Local)),
             ("0.0.0.0", Err(NameError::Local)),
             ("com", Err(NameError::SingleLabel)),
             ("1.2.3.4", Err(NameError::Invalid)),
+            ("1.2.3.4.", Err(NameError::Invalid)),
+            ("1.2.3.x4", Ok("1.2.3.x4")),
+            ("A-b_C.Example", Ok("a-b_c.example")),
+            ("a.", Err(NameError::SingleLabel)),
+            ("a..", Err(NameError::Invalid)),
+            ("a.b.", Ok("a.b")),
             ("a..b", Err(NameError::Invalid)),
             (".a.b", Err(NameError::Invalid)),
             ("a b.com", Err(NameError::Invalid)),

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+use super::line_marks::LineMarks;
 use super::name::{NameError, normalize_domain};
 
 /// Whether a rule blocks or allows.
@@ -61,6 +62,7 @@ pub fn parse_line<'a>(line: &'a str, emit: &mut impl FnMut(Rule<'a>)) -> LineOut
     if line.is_empty() || line.starts_with(['#', '!', '[', ';', '$']) {
         return LineOutcome::Comment;
     }
+    let marks = LineMarks::of(line);
     if let Some(regex) = regex_body(line) {
         emit(Rule {
             polarity: Polarity::Block,
@@ -68,20 +70,26 @@ pub fn parse_line<'a>(line: &'a str, emit: &mut impl FnMut(Rule<'a>)) -> LineOut
         });
         return LineOutcome::Rules;
     }
-    if is_raw_regex(line) {
+    if is_raw_regex(line, marks) {
         emit(Rule {
             polarity: Polarity::Block,
             pattern: Pattern::Regex(Cow::Borrowed(line)),
         });
         return LineOutcome::Rules;
     }
-    if ["##", "#@#", "#?#", "#$#", "#%#"]
-        .iter()
-        .any(|m| line.contains(m))
+    if marks.any(LineMarks::HASH)
+        && ["##", "#@#", "#?#", "#$#", "#%#"]
+            .iter()
+            .any(|m| line.contains(m))
     {
         return LineOutcome::Unsupported;
     }
-    let line = line.split(['#', ';']).next().unwrap_or("").trim();
+    let (line, marks) = if marks.any(LineMarks::HASH.or(LineMarks::SEMICOLON)) {
+        let rule = line.split(['#', ';']).next().unwrap_or("").trim();
+        (rule, LineMarks::of(rule))
+    } else {
+        (line, marks)
+    };
     if line.is_empty() {
         return LineOutcome::Comment;
     }
@@ -91,32 +99,38 @@ pub fn parse_line<'a>(line: &'a str, emit: &mut impl FnMut(Rule<'a>)) -> LineOut
     {
         return parse_dnsmasq(rest, emit);
     }
-    if line.contains('=') && !line.contains('$') {
+    if marks.any(LineMarks::EQUALS) && !marks.any(LineMarks::DOLLAR) {
         // Other dnsmasq options (`server=/x/1.2.3.4`, `cname=`) route rather than block.
         return LineOutcome::Unsupported;
     }
-    if line.starts_with("@@") || line.starts_with('|') || line.contains(['^', '$']) {
+    if line.starts_with("@@")
+        || line.starts_with('|')
+        || marks.any(LineMarks::CARET.or(LineMarks::DOLLAR))
+    {
         return parse_adblock(line, emit);
     }
-    let mut tokens = line.split_whitespace();
-    let first = tokens.next().unwrap_or("");
-    if let Some(second) = tokens.next() {
-        if let Some(outcome) = parse_rpz(first, second, tokens, emit) {
-            return outcome;
+    if marks.has_whitespace(line) {
+        let mut tokens = line.split_whitespace();
+        let first = tokens.next().unwrap_or("");
+        if let Some(second) = tokens.next() {
+            if let Some(outcome) = parse_rpz(first, second, tokens, emit) {
+                return outcome;
+            }
+            if host_address(first).is_some() {
+                return parse_hosts_names(line.split_whitespace().skip(1), emit);
+            }
+            return LineOutcome::Invalid;
         }
-        if host_address(first).is_some() {
-            return parse_hosts_names(line.split_whitespace().skip(1), emit);
-        }
-        return LineOutcome::Invalid;
     }
-    if host_address(first).is_some() {
+    // One token: the line was trimmed, so whitespace inside it separates tokens.
+    if host_address(line).is_some() {
         // An address with no names.
         return LineOutcome::Invalid;
     }
-    match first.strip_prefix("*.") {
+    match line.strip_prefix("*.") {
         Some(parent) => emit_domain(parent, Polarity::Block, Pattern::Subdomains, emit),
-        None if first.contains('*') => LineOutcome::Unsupported,
-        None => emit_domain(first, Polarity::Block, Pattern::Domain, emit),
+        None if marks.any(LineMarks::STAR) => LineOutcome::Unsupported,
+        None => emit_domain(line, Polarity::Block, Pattern::Domain, emit),
     }
 }
 
@@ -127,14 +141,19 @@ fn regex_body(line: &str) -> Option<&str> {
 
 /// Pi-hole regex lists carry bare patterns, one per line (`^ad[0-9]*[_.-]`). Such a line starts
 /// with `^` or `(`, or uses regex syntax no name, hosts line or adblock rule contains.
-fn is_raw_regex(line: &str) -> bool {
-    !line.contains(char::is_whitespace)
-        && !line.contains('/')
-        && (line.starts_with(['^', '(']) || line.contains(['\\', '[', '{', '+', '?']))
+fn is_raw_regex(line: &str, marks: LineMarks) -> bool {
+    !marks.has_whitespace(line)
+        && !marks.any(LineMarks::SLASH)
+        && (line.starts_with(['^', '(']) || marks.any(LineMarks::REGEX_SYNTAX))
 }
 
 /// The leading address of a hosts line; IPv6 zone suffixes such as `fe80::1%lo0` are allowed.
 fn host_address(token: &str) -> Option<IpAddr> {
+    // An IPv4 address starts with a digit and an IPv6 one holds a colon: a name, which is
+    // neither, is not handed to the address parser.
+    if !token.starts_with(|c: char| c.is_ascii_digit()) && !token.contains(':') {
+        return None;
+    }
     let address = token.split('%').next().unwrap_or(token);
     address.parse().ok()
 }
@@ -365,6 +384,9 @@ mod tests {
             ),
             ("bücher.example", Rules, &["block xn--bcher-kva.example"]),
             ("example.com # why", Rules, &["block example.com"]),
+            ("example.com;why", Rules, &["block example.com"]),
+            ("one.example\u{a0}two.example", Invalid, &[]),
+            ("^ad\u{3000}x", Invalid, &[]),
             ("com", TooBroad, &[]),
             ("not a domain", Invalid, &[]),
             ("exa$mple", Unsupported, &[]),
