@@ -70,9 +70,11 @@ fn is_local_name(name: &LowerName) -> bool {
     // A single label ("nas", "printer") is a local host name.
     let single_label = suffixes.nth(1).is_none();
     single_label
-        || name
-            .suffixes()
-            .any(|suffix| LOCAL_SUFFIXES.contains(&suffix))
+        || name.suffixes().any(|suffix| {
+            LOCAL_SUFFIXES
+                .iter()
+                .any(|local| local.as_bytes() == suffix)
+        })
 }
 
 /// Private, loopback, link-local and unspecified addresses. Shared address space

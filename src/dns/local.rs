@@ -15,6 +15,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 
 use super::reply::Reply;
 use crate::config::{LocalConfig, LocalValue};
+use crate::rules::QueryName;
 
 /// The shared, swappable local records (a reload replaces them whole).
 pub type SharedLocal = Arc<ArcSwap<LocalRecords>>;
@@ -24,7 +25,10 @@ const MAX_CHAIN: usize = 8;
 
 #[derive(Debug, Default)]
 pub struct LocalRecords {
-    names: HashMap<LowerName, Entry>,
+    /// By the name's text in the rules' form ([`QueryName`]): the pipeline has it already, so
+    /// a query (nearly always for a name that is not local) costs one short hash, not a walk
+    /// over the labels of a `LowerName`.
+    names: HashMap<Box<[u8]>, Entry, foldhash::fast::RandomState>,
     /// Address → the name it belongs to (the first in name order, when several share it).
     reverse: HashMap<IpAddr, Name>,
     ttl: u32,
@@ -62,7 +66,9 @@ impl LocalRecords {
                     None => continue,
                 },
             };
-            records.names.insert(LowerName::from(&owner), entry);
+            if let Some(key) = QueryName::from_lower(&LowerName::from(&owner)) {
+                records.names.insert(key.as_bytes().into(), entry);
+            }
         }
         records
     }
@@ -76,11 +82,12 @@ impl LocalRecords {
         self.reverse.get(&address.to_canonical())
     }
 
-    /// The authoritative answer for `name`/`query_type` if the name is local (or the reverse
-    /// name of a local address); `None` sends the query on.
+    /// The authoritative answer for `query_name`/`query_type` if the name is local (or the
+    /// reverse name of a local address); `None` sends the query on. `name` is the query name
+    /// in the rules' form, absent when it has none (and then no local name matches it).
     pub fn answer(
         &self,
-        name: &LowerName,
+        name: Option<&QueryName>,
         query_name: &Name,
         query_type: RecordType,
     ) -> Option<Reply> {
@@ -94,7 +101,7 @@ impl LocalRecords {
                 RData::PTR(PTR(owner.clone())),
             )]));
         }
-        let mut entry = self.names.get(name)?;
+        let mut entry = self.names.get(name?.as_bytes())?;
         let mut owner = query_name.clone();
         let mut answers = Vec::new();
         for _ in 0..MAX_CHAIN {
@@ -109,7 +116,9 @@ impl LocalRecords {
                         break;
                     }
                     // A target that is not local is the client's to resolve.
-                    let Some(next) = self.names.get(&LowerName::from(target)) else {
+                    let target_key = QueryName::from_lower(&LowerName::from(target));
+                    let Some(next) = target_key.and_then(|key| self.names.get(key.as_bytes()))
+                    else {
                         break;
                     };
                     owner = target.clone();

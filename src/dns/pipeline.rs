@@ -16,7 +16,7 @@ use super::outcome::{Blocked, FailureReason, Outcome, RefusalReason};
 use super::policy::{BlockingSwitch, Decision, Policy, SharedPolicy};
 use super::reply::Reply;
 use super::upstream::Forwarders;
-use crate::rules::GroupMask;
+use crate::rules::{GroupMask, QueryName};
 
 /// A query's answer and how it came about.
 pub struct Resolution {
@@ -93,8 +93,10 @@ impl Pipeline {
         let policy = self.policy.load();
         // The client's groups, once: the same rules decide the name and, later, its answer.
         let groups = policy.groups_for(client, device);
+        // The name's text, once: rules, local names and forwarded zones all look it up.
+        let text = QueryName::from_lower(name);
         let exempt = !blocking || {
-            match policy.decide(name, groups) {
+            match policy.decide_text(text.as_ref(), groups) {
                 Decision::Block(blocked) => return Ok(block(&policy, query, blocked)),
                 Decision::Allow { .. } => true,
                 Decision::Pass => false,
@@ -102,10 +104,10 @@ impl Pipeline {
         };
         // Local records after policy (a local name can still be blocked) and before the cache:
         // the house's own names are answered here and never leave it.
-        if let Some(reply) = self
-            .local
-            .load()
-            .answer(name, query.original().name(), query_type)
+        if let Some(reply) =
+            self.local
+                .load()
+                .answer(text.as_ref(), query.original().name(), query_type)
         {
             return Ok(Resolution {
                 answer: Answer::Built(reply),
@@ -114,7 +116,7 @@ impl Pipeline {
         }
         // Names of a forwarded zone are the house's own too (the router's): private addresses
         // and CNAMEs there are expected, so the answer check leaves them alone.
-        let exempt = exempt || self.forwarders.zone_of(name).is_some();
+        let exempt = exempt || self.forwarders.zone_holding(name, text.as_ref()).is_some();
         // RFC 8482: ANY is answered minimally, after policy (a blocked name stays blocked) and
         // before anything is forwarded: ANY answers are the favourite of amplification attacks
         // and nothing a real client may depend on.

@@ -85,8 +85,14 @@ impl Policy {
     /// wins; then hush's own rules, a custom block, a block by a list of its groups. Custom and
     /// built-in rules apply to every group.
     pub fn decide(&self, name: &LowerName, groups: GroupMask) -> Decision {
-        match QueryName::from_lower(name) {
-            Some(name) => self.decide_name(&name, groups),
+        self.decide_text(QueryName::from_lower(name).as_ref(), groups)
+    }
+
+    /// [`Policy::decide`] for a name whose text the caller has made already; a name without
+    /// one (a label holding a dot or a non-ASCII byte) matches no rule.
+    pub fn decide_text(&self, name: Option<&QueryName>, groups: GroupMask) -> Decision {
+        match name {
+            Some(name) => self.decide_name(name, groups),
             None => Decision::Pass,
         }
     }

@@ -29,6 +29,7 @@ use super::dnssec::{all_secure, negative_ttl, trust_anchors, without_proofs};
 use super::outcome::FailureReason;
 use super::reply::Reply;
 use crate::config::{DnsConfig, Transport, Upstream};
+use crate::rules::QueryName;
 
 /// Round-trip estimate a server starts with and the penalty for a failure, in microseconds.
 const INITIAL_RTT_US: u32 = 1_000;
@@ -89,8 +90,31 @@ pub enum UpstreamSetupError {
 pub struct Forwarders {
     /// Zones with their upstreams, most labels first, so the first zone that holds a name is
     /// the longest.
-    zones: Vec<(LowerName, Arc<Upstreams>)>,
+    zones: Vec<ForwardZone>,
     general: Upstreams,
+}
+
+struct ForwardZone {
+    name: LowerName,
+    /// The zone in the rules' form ([`QueryName`]), when it has one: what a query's text is
+    /// tested against, so that the names of every query cost a suffix test instead of a walk
+    /// over their labels.
+    text: Option<Box<[u8]>>,
+    upstreams: Arc<Upstreams>,
+}
+
+impl ForwardZone {
+    fn holds(&self, name: &LowerName, text: Option<&QueryName>) -> bool {
+        match text {
+            Some(text) => self
+                .text
+                .as_deref()
+                .is_some_and(|zone| text.is_within(zone)),
+            // A label holding a dot or a non-ASCII byte: no house name has one, but such a
+            // name under a house zone still goes to the house's server, never the general one.
+            None => self.name.zone_of(name),
+        }
+    }
 }
 
 impl Forwarders {
@@ -113,11 +137,16 @@ impl Forwarders {
             for zone in &forward.zones {
                 if let Ok(mut name) = Name::from_ascii(zone) {
                     name.set_fqdn(true);
-                    zones.push((LowerName::from(&name), Arc::clone(&upstreams)));
+                    let name = LowerName::from(&name);
+                    zones.push(ForwardZone {
+                        text: QueryName::from_lower(&name).map(|text| text.as_bytes().into()),
+                        name,
+                        upstreams: Arc::clone(&upstreams),
+                    });
                 }
             }
         }
-        zones.sort_by_key(|(zone, _)| std::cmp::Reverse(zone.num_labels()));
+        zones.sort_by_key(|zone| std::cmp::Reverse(zone.name.num_labels()));
         Ok(Self {
             zones,
             general: build(&config.upstreams, anchors.as_ref())?,
@@ -126,10 +155,16 @@ impl Forwarders {
 
     /// The upstreams of the forwarded zone holding `name`, if one does.
     pub fn zone_of(&self, name: &LowerName) -> Option<&Upstreams> {
+        self.zone_holding(name, QueryName::from_lower(name).as_ref())
+    }
+
+    /// [`Forwarders::zone_of`] for a name whose text the caller has made already (`None`
+    /// when it has none).
+    pub fn zone_holding(&self, name: &LowerName, text: Option<&QueryName>) -> Option<&Upstreams> {
         self.zones
             .iter()
-            .find(|(zone, _)| zone.zone_of(name))
-            .map(|(_, upstreams)| upstreams.as_ref())
+            .find(|zone| zone.holds(name, text))
+            .map(|zone| zone.upstreams.as_ref())
     }
 
     /// Where `name` is asked.

@@ -4,7 +4,7 @@
 //! source of another group mask than the sources before it becomes mixed: from then on each
 //! contribution is also kept in the side table.
 
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 
 use hashbrown::HashTable;
 use regex::{RegexBuilder, RegexSetBuilder};
@@ -45,8 +45,9 @@ impl RuleSetBuilder {
     /// (for a million names, 12 and 24 MiB) at each step.
     pub fn reserve_names(&mut self, names: usize) {
         let (arena, hasher) = (&self.arena, &self.hasher);
-        self.table
-            .reserve(names, |slot| hasher.hash_one(slot_name(arena, slot)));
+        self.table.reserve(names, |slot| {
+            name_hash(hasher, slot_name(arena, slot).as_bytes())
+        });
     }
 
     /// Adds a rule from `source`; the source's polarity overrides the rule's for allowlists
@@ -70,7 +71,7 @@ impl RuleSetBuilder {
     }
 
     fn add_name(&mut self, source: SourceId, name: &str, flag: u8, polarity: Polarity) {
-        let hash = self.hasher.hash_one(name);
+        let hash = name_hash(&self.hasher, name.as_bytes());
         let arena = &self.arena;
         let found = self
             .table
@@ -127,8 +128,9 @@ impl RuleSetBuilder {
         };
         self.arena.push_str(name);
         let (arena, hasher) = (&self.arena, &self.hasher);
-        self.table
-            .insert_unique(hash, slot, |slot| hasher.hash_one(slot_name(arena, slot)));
+        self.table.insert_unique(hash, slot, |slot| {
+            name_hash(hasher, slot_name(arena, slot).as_bytes())
+        });
     }
 
     fn add_regex(
@@ -152,7 +154,7 @@ impl RuleSetBuilder {
         self.arena.shrink_to_fit();
         let (arena, hasher) = (&self.arena, &self.hasher);
         self.table
-            .shrink_to_fit(|slot| hasher.hash_one(slot_name(arena, slot)));
+            .shrink_to_fit(|slot| name_hash(hasher, slot_name(arena, slot).as_bytes()));
         RuleSet {
             block_regexes: regex_group(self.block_regexes),
             allow_regexes: regex_group(self.allow_regexes),
@@ -163,6 +165,13 @@ impl RuleSetBuilder {
             mixed: self.mixed,
         }
     }
+}
+
+/// The hash of a name in the table: of its bytes, as a query's suffixes are looked up.
+pub(super) fn name_hash(hasher: &foldhash::fast::FixedState, name: &[u8]) -> u64 {
+    let mut state = hasher.build_hasher();
+    state.write(name);
+    state.finish()
 }
 
 pub(super) fn slot_name<'a>(arena: &'a str, slot: &Slot) -> &'a str {

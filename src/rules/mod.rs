@@ -21,14 +21,13 @@ pub mod parse;
 mod text;
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 use regex::RegexSet;
 
-use build::slot_name;
 pub use build::{AddError, RuleSetBuilder};
+use build::{name_hash, slot_name};
 pub use compile::{
     BUILT_IN_SOURCE, CUSTOM_SOURCE, SourceReport, SourceStats, compile_builtin, compile_custom,
     validate_custom,
@@ -203,8 +202,14 @@ struct RegexGroup {
 
 impl RegexGroup {
     /// The first regex matching `name` whose source belongs to one of `groups`.
-    fn first_match(&self, name: &str, sources: &[Source], groups: GroupMask) -> Option<RuleMatch> {
+    fn first_match(
+        &self,
+        name: &QueryName,
+        sources: &[Source],
+        groups: GroupMask,
+    ) -> Option<RuleMatch> {
         let set = self.set.as_ref()?;
+        let name = name.as_str();
         if !set.is_match(name) {
             return None;
         }
@@ -256,8 +261,11 @@ impl RuleSet {
         use flags::*;
         let mut blocked = None;
         for (depth, suffix) in name.suffixes().enumerate() {
-            let hash = self.hasher.hash_one(suffix);
-            let Some(found) = self.table.find(hash, |slot| self.name_of(slot) == suffix) else {
+            let hash = name_hash(&self.hasher, suffix);
+            let Some(found) = self
+                .table
+                .find(hash, |slot| self.name_of(slot).as_bytes() == suffix)
+            else {
                 continue;
             };
             let at_query_name = depth == 0;
@@ -284,12 +292,11 @@ impl RuleSet {
                     });
             }
         }
-        let text = name.as_str();
         let sources = self.sources.as_slice();
-        let blocked = blocked.or_else(|| self.block_regexes.first_match(text, sources, groups));
+        let blocked = blocked.or_else(|| self.block_regexes.first_match(name, sources, groups));
         match blocked {
             None => Verdict::Unlisted,
-            Some(block) => match self.allow_regexes.first_match(text, sources, groups) {
+            Some(block) => match self.allow_regexes.first_match(name, sources, groups) {
                 Some(allow) => Verdict::Allowed(allow),
                 None => Verdict::Blocked(block),
             },

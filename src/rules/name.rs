@@ -108,25 +108,50 @@ fn check_ascii_name(name: &str) -> Result<Case, NameError> {
     Ok(case)
 }
 
-/// A query name in the rules' form, held in a fixed buffer so the hot path does not allocate.
+/// A query name in the rules' form, held in fixed buffers so the hot path does not allocate.
+/// Where each label starts is noted as the name is written, so walking its parent domains
+/// (once per rule set, for every query) never searches the text for dots.
 pub struct QueryName {
-    buf: [u8; 256],
+    buf: [u8; MAX_WIRE_NAME],
     len: usize,
+    /// Where each label starts in `buf`, leftmost first.
+    label_starts: [u8; MAX_LABELS],
+    labels: usize,
 }
 
+/// The longest name on the wire is 255 bytes, so its text (dots for length bytes, no root) is
+/// at most 253: these buffers have room to spare.
+const MAX_WIRE_NAME: usize = 256;
+/// A label takes at least two bytes of a 255-byte wire name.
+const MAX_LABELS: usize = 128;
+
 impl QueryName {
+    fn empty() -> Self {
+        Self {
+            buf: [0; MAX_WIRE_NAME],
+            len: 0,
+            label_starts: [0; MAX_LABELS],
+            labels: 0,
+        }
+    }
+
+    /// Notes that a label starts at the current end of the text; `None` past the buffers.
+    fn start_label(&mut self) -> Option<()> {
+        if self.len > 0 {
+            *self.buf.get_mut(self.len)? = b'.';
+            self.len += 1;
+        }
+        *self.label_starts.get_mut(self.labels)? = u8::try_from(self.len).ok()?;
+        self.labels += 1;
+        Some(())
+    }
+
     /// Converts a wire name; `None` when it cannot match any rule (a label holding a dot or a
     /// non-ASCII byte, which no normalised list entry has).
     pub fn from_lower(name: &LowerName) -> Option<Self> {
-        let mut out = Self {
-            buf: [0; 256],
-            len: 0,
-        };
+        let mut out = Self::empty();
         for label in name.iter() {
-            if out.len > 0 {
-                *out.buf.get_mut(out.len)? = b'.';
-                out.len += 1;
-            }
+            out.start_label()?;
             for &byte in label {
                 if byte == b'.' || !byte.is_ascii() {
                     return None;
@@ -146,27 +171,43 @@ impl QueryName {
         if ascii.is_empty() || ascii.len() > MAX_NAME_LEN || ascii.split('.').any(str::is_empty) {
             return None;
         }
-        let mut out = Self {
-            buf: [0; 256],
-            len: ascii.len(),
-        };
-        out.buf[..ascii.len()].copy_from_slice(ascii.as_bytes());
+        let mut out = Self::empty();
+        for label in ascii.split('.') {
+            out.start_label()?;
+            out.buf
+                .get_mut(out.len..out.len + label.len())?
+                .copy_from_slice(label.as_bytes());
+            out.len += label.len();
+        }
         Some(out)
     }
 
     pub fn as_str(&self) -> &str {
         // Only ASCII bytes are ever written into the buffer.
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+
+    /// The text as bytes: what every lookup on the hot path compares and hashes, so that
+    /// none of them checks the UTF-8 of a text that is ASCII by construction.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 
     /// The name and each parent domain in turn, most specific first, without allocating:
     /// `a.b.c` yields `a.b.c`, `b.c`, `c`.
-    pub fn suffixes(&self) -> impl Iterator<Item = &str> {
-        let name = self.as_str();
-        std::iter::once(0)
-            .chain(name.match_indices('.').map(|(at, _)| at + 1))
-            .filter(move |_| !name.is_empty())
-            .map(move |start| &name[start..])
+    pub fn suffixes(&self) -> impl Iterator<Item = &[u8]> {
+        let name = self.as_bytes();
+        self.label_starts[..self.labels]
+            .iter()
+            .filter_map(move |&start| name.get(usize::from(start)..))
+    }
+
+    /// Whether the name is `zone` or below it (`zone` in the same form: lower case, no
+    /// trailing dot).
+    pub fn is_within(&self, zone: &[u8]) -> bool {
+        self.as_bytes()
+            .strip_suffix(zone)
+            .is_some_and(|rest| rest.is_empty() || rest.ends_with(b"."))
     }
 }
 
@@ -219,10 +260,15 @@ mod tests {
             LowerName::from(hickory_proto::rr::Name::from_ascii("A.B.Example.com.").unwrap());
         let query = QueryName::from_lower(&name).unwrap();
         assert_eq!(query.as_str(), "a.b.example.com");
-        let suffixes: Vec<&str> = query.suffixes().collect();
+        let suffixes: Vec<&[u8]> = query.suffixes().collect();
         assert_eq!(
             suffixes,
-            ["a.b.example.com", "b.example.com", "example.com", "com"]
+            [
+                b"a.b.example.com".as_slice(),
+                b"b.example.com",
+                b"example.com",
+                b"com"
+            ]
         );
         let root =
             QueryName::from_lower(&LowerName::from(hickory_proto::rr::Name::root())).unwrap();
@@ -237,5 +283,33 @@ mod tests {
         );
         assert!(QueryName::from_text("a..b").is_none());
         assert!(QueryName::from_text("").is_none());
+        let typed = QueryName::from_text("www.Example.com").unwrap();
+        let suffixes: Vec<&[u8]> = typed.suffixes().collect();
+        assert_eq!(
+            suffixes,
+            [b"www.example.com".as_slice(), b"example.com", b"com"]
+        );
+    }
+
+    #[test]
+    fn a_name_is_within_its_zones_only() {
+        let name = QueryName::from_text("nas.home.arpa").unwrap();
+        assert!(name.is_within(b"home.arpa"));
+        assert!(name.is_within(b"nas.home.arpa"));
+        assert!(name.is_within(b"arpa"));
+        assert!(!name.is_within(b"me.arpa"));
+        assert!(!name.is_within(b"x.nas.home.arpa"));
+    }
+
+    #[test]
+    fn names_past_the_wire_limit_are_refused() {
+        // 128 one-byte labels: more than a 255-byte wire name can hold.
+        let labels = vec!["a"; 128].join(".");
+        assert!(QueryName::from_text(&labels).is_none());
+        let longest = vec!["a"; 127].join(".");
+        assert_eq!(
+            QueryName::from_text(&longest).unwrap().suffixes().count(),
+            127
+        );
     }
 }
