@@ -18,7 +18,7 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
-use hush::dns::cache::AnswerCache;
+use hush::dns::cache::{AnswerCache, CacheQuestion};
 use hush::dns::reply::Reply;
 use hush::rules::compile::block_list_from_text;
 use hush::rules::{QueryName, RuleSet, Verdict};
@@ -115,16 +115,26 @@ fn answer_cache(c: &mut Criterion) {
     let cache = AnswerCache::new(ENTRIES * 2, Duration::ZERO);
     let reference = Mutex::new(HashMap::new());
     for (owner, name) in owners.iter().zip(&lower) {
-        cache.insert(name, RecordType::A, &answer(owner), 300);
+        let text = QueryName::from_lower(name);
+        let question = CacheQuestion::new(name, text.as_ref(), RecordType::A);
+        cache.insert(&question, name, &answer(owner), 300);
         reference
             .lock()
             .map(|mut map| map.insert((name.clone(), RecordType::A), answer(owner)))
             .ok();
     }
     let missing = LowerName::from(Name::from_str("not.cached.example").expect("a valid name"));
+    // The pipeline has each query's text already (the rules look it up first).
+    let text_of = |name: &LowerName| QueryName::from_lower(name).expect("a name with text");
+    let (hit_text, missing_text) = (text_of(&lower[4242]), text_of(&missing));
     let mut group = c.benchmark_group("answer cache (10k entries)");
     group.bench_function("hush hit", |b| {
-        b.iter(|| cache.get(black_box(&lower[4242]), RecordType::A).is_some())
+        b.iter(|| {
+            let name = black_box(&lower[4242]);
+            cache
+                .get(&CacheQuestion::new(name, Some(&hit_text), RecordType::A))
+                .is_some()
+        })
     });
     group.bench_function("Mutex<HashMap> hit", |b| {
         b.iter(|| {
@@ -135,13 +145,26 @@ fn answer_cache(c: &mut Criterion) {
         })
     });
     group.bench_function("hush miss", |b| {
-        b.iter(|| cache.get(black_box(&missing), RecordType::A).is_some())
+        b.iter(|| {
+            let name = black_box(&missing);
+            cache
+                .get(&CacheQuestion::new(
+                    name,
+                    Some(&missing_text),
+                    RecordType::A,
+                ))
+                .is_some()
+        })
     });
     let fresh = answer(&owners[7]);
     group.bench_function("hush insert", |b| {
         b.iter_batched(
             || lower[7].clone(),
-            |name| cache.insert(&name, RecordType::A, &fresh, 300),
+            |name| {
+                let text = QueryName::from_lower(&name);
+                let question = CacheQuestion::new(&name, text.as_ref(), RecordType::A);
+                cache.insert(&question, &name, &fresh, 300)
+            },
             BatchSize::SmallInput,
         )
     });

@@ -5,6 +5,7 @@
 //! instead of building an owned key, and a hit shares the stored answer, whose records are also
 //! kept encoded ([`super::wire`]) so most hits are answered without copying a record.
 
+use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use lru::LruCache;
 
 use super::reply::Reply;
 use super::wire::EncodedRecords;
+use crate::rules::QueryName;
 
 /// Longest time an answer is kept, whatever its TTL says.
 const MAX_TTL: u32 = 86_400;
@@ -22,7 +24,9 @@ const MAX_TTL: u32 = 86_400;
 const STALE_TTL: u32 = 30;
 
 struct Entry {
-    name: LowerName,
+    /// The question's name as [`CacheQuestion`] has it, to tell apart two questions whose
+    /// keys collide.
+    name: Box<[u8]>,
     query_type: RecordType,
     reply: Reply,
     /// The reply's records as bytes, for answering without the encoder.
@@ -105,6 +109,31 @@ pub struct AnswerCache {
     stale_for: Duration,
 }
 
+/// A question as the cache stores it. The name is its text in the rules' form ([`QueryName`]),
+/// which the pipeline has made already: a lookup hashes and compares a short byte string
+/// instead of walking a `LowerName`'s labels and lowering each one. A name without that text
+/// (a label holding a dot or a non-ASCII byte) is its escaped presentation form behind a 0xFF
+/// byte, which no text holds.
+pub struct CacheQuestion<'a> {
+    name: Cow<'a, [u8]>,
+    query_type: RecordType,
+}
+
+impl<'a> CacheQuestion<'a> {
+    /// The question for `name`, whose text (if it has one) is `text`.
+    pub fn new(name: &LowerName, text: Option<&'a QueryName>, query_type: RecordType) -> Self {
+        let name = match text {
+            Some(text) => Cow::Borrowed(text.as_bytes()),
+            None => {
+                let mut odd = vec![0xFF];
+                odd.extend_from_slice(name.to_ascii().as_bytes());
+                Cow::Owned(odd)
+            }
+        };
+        Self { name, query_type }
+    }
+}
+
 /// Which answers a lookup may return.
 #[derive(Clone, Copy)]
 enum Freshness {
@@ -132,10 +161,10 @@ impl AnswerCache {
         }
     }
 
-    fn key(&self, name: &LowerName, query_type: RecordType) -> u64 {
+    fn key(&self, question: &CacheQuestion<'_>) -> u64 {
         let mut hasher = self.hasher.build_hasher();
-        name.hash(&mut hasher);
-        query_type.hash(&mut hasher);
+        hasher.write(&question.name);
+        question.query_type.hash(&mut hasher);
         hasher.finish()
     }
 
@@ -150,26 +179,25 @@ impl AnswerCache {
     }
 
     /// The cached answer, TTLs to be reduced by its age, if present and not expired.
-    pub fn get(&self, name: &LowerName, query_type: RecordType) -> Option<CacheHit> {
-        self.get_at(name, query_type, Instant::now(), Freshness::Fresh)
+    pub fn get(&self, question: &CacheQuestion<'_>) -> Option<CacheHit> {
+        self.get_at(question, Instant::now(), Freshness::Fresh)
     }
 
     /// An expired answer still inside the serve-stale window, every TTL to be set to 30 s.
-    pub fn get_stale(&self, name: &LowerName, query_type: RecordType) -> Option<CacheHit> {
-        self.get_at(name, query_type, Instant::now(), Freshness::Stale)
+    pub fn get_stale(&self, question: &CacheQuestion<'_>) -> Option<CacheHit> {
+        self.get_at(question, Instant::now(), Freshness::Stale)
     }
 
     fn get_at(
         &self,
-        name: &LowerName,
-        query_type: RecordType,
+        question: &CacheQuestion<'_>,
         now: Instant,
         wanted: Freshness,
     ) -> Option<CacheHit> {
-        let key = self.key(name, query_type);
+        let key = self.key(question);
         let mut shard = self.shard(key)?;
         let entry = shard.get(&key)?;
-        if &entry.name != name || entry.query_type != query_type {
+        if *entry.name != *question.name || entry.query_type != question.query_type {
             return None;
         }
         let age = now.saturating_duration_since(entry.stored);
@@ -189,14 +217,16 @@ impl AnswerCache {
         })
     }
 
-    /// Keeps `reply` for `ttl` seconds (capped at a day); a zero TTL is not cached.
-    pub fn insert(&self, name: &LowerName, query_type: RecordType, reply: &Reply, ttl: u32) {
+    /// Keeps `reply` to `question` (whose name is `name`) for `ttl` seconds (capped at a day);
+    /// a zero TTL is not cached.
+    pub fn insert(&self, question: &CacheQuestion<'_>, name: &LowerName, reply: &Reply, ttl: u32) {
         if ttl == 0 {
             return;
         }
-        let key = self.key(name, query_type);
+        let key = self.key(question);
+        let query_type = question.query_type;
         let entry = Arc::new(Entry {
-            name: name.clone(),
+            name: question.name.as_ref().into(),
             query_type,
             reply: reply.clone(),
             encoded: EncodedRecords::encode(name, query_type, reply),
@@ -228,6 +258,29 @@ mod tests {
     use hickory_proto::rr::rdata::A;
     use hickory_proto::rr::{Name, RData};
 
+    impl AnswerCache {
+        fn put(&self, name: &LowerName, query_type: RecordType, reply: &Reply, ttl: u32) {
+            let text = QueryName::from_lower(name);
+            let question = CacheQuestion::new(name, text.as_ref(), query_type);
+            self.insert(&question, name, reply, ttl);
+        }
+
+        fn ask(
+            &self,
+            name: &LowerName,
+            query_type: RecordType,
+            now: Instant,
+            wanted: Freshness,
+        ) -> Option<CacheHit> {
+            let text = QueryName::from_lower(name);
+            self.get_at(
+                &CacheQuestion::new(name, text.as_ref(), query_type),
+                now,
+                wanted,
+            )
+        }
+    }
+
     fn reply(ttl: u32) -> (LowerName, Reply) {
         let name = Name::from_ascii("www.example.com.").unwrap();
         let record = Record::from_rdata(name.clone(), ttl, RData::A(A::new(192, 0, 2, 1)));
@@ -239,19 +292,19 @@ mod tests {
     fn ttls_count_down_and_entries_expire() {
         let cache = AnswerCache::new(100, Duration::ZERO);
         let (name, stored) = reply(300);
-        cache.insert(&name, RecordType::A, &stored, 300);
+        cache.put(&name, RecordType::A, &stored, 300);
         let now = Instant::now();
         let fresh = Freshness::Fresh;
         let hit = cache
-            .get_at(&name, RecordType::A, now + Duration::from_secs(100), fresh)
+            .ask(&name, RecordType::A, now + Duration::from_secs(100), fresh)
             .unwrap();
         assert!(hit.encoded().is_some(), "hits are answered from bytes");
         let later = hit.to_reply();
         assert_eq!(later.answers[0].ttl, 200);
-        assert!(cache.get_at(&name, RecordType::AAAA, now, fresh).is_none());
+        assert!(cache.ask(&name, RecordType::AAAA, now, fresh).is_none());
         assert!(
             cache
-                .get_at(&name, RecordType::A, now + Duration::from_secs(301), fresh)
+                .ask(&name, RecordType::A, now + Duration::from_secs(301), fresh)
                 .is_none()
         );
         assert!(cache.is_empty(), "an expired entry is removed when met");
@@ -261,29 +314,29 @@ mod tests {
     fn expired_answers_stay_for_serve_stale_with_a_short_ttl() {
         let cache = AnswerCache::new(100, Duration::from_secs(3600));
         let (name, stored) = reply(300);
-        cache.insert(&name, RecordType::A, &stored, 300);
+        cache.put(&name, RecordType::A, &stored, 300);
         let now = Instant::now();
         let expired = now + Duration::from_secs(400);
         assert!(
             cache
-                .get_at(&name, RecordType::A, now, Freshness::Stale)
+                .ask(&name, RecordType::A, now, Freshness::Stale)
                 .is_none(),
             "still fresh"
         );
         assert!(
             cache
-                .get_at(&name, RecordType::A, expired, Freshness::Fresh)
+                .ask(&name, RecordType::A, expired, Freshness::Fresh)
                 .is_none()
         );
         let stale = cache
-            .get_at(&name, RecordType::A, expired, Freshness::Stale)
+            .ask(&name, RecordType::A, expired, Freshness::Stale)
             .unwrap()
             .to_reply();
         assert_eq!(stale.answers[0].ttl, STALE_TTL);
         let too_old = now + Duration::from_secs(300 + 3600);
         assert!(
             cache
-                .get_at(&name, RecordType::A, too_old, Freshness::Stale)
+                .ask(&name, RecordType::A, too_old, Freshness::Stale)
                 .is_none()
         );
         assert!(cache.is_empty());
@@ -294,15 +347,15 @@ mod tests {
         let cache = AnswerCache::new(100, Duration::from_secs(3600));
         let (name, mut stored) = reply(300);
         stored.secure = true;
-        cache.insert(&name, RecordType::A, &stored, 300);
+        cache.put(&name, RecordType::A, &stored, 300);
         let now = Instant::now();
         let fresh = cache
-            .get_at(&name, RecordType::A, now, Freshness::Fresh)
+            .ask(&name, RecordType::A, now, Freshness::Fresh)
             .unwrap()
             .to_reply();
         assert!(fresh.secure);
         let stale = cache
-            .get_at(
+            .ask(
                 &name,
                 RecordType::A,
                 now + Duration::from_secs(400),
@@ -329,11 +382,19 @@ mod tests {
     fn zero_capacity_and_zero_ttl_cache_nothing() {
         let (name, stored) = reply(300);
         let disabled = AnswerCache::new(0, Duration::ZERO);
-        disabled.insert(&name, RecordType::A, &stored, 300);
-        assert!(disabled.get(&name, RecordType::A).is_none());
+        disabled.put(&name, RecordType::A, &stored, 300);
+        assert!(
+            disabled
+                .ask(&name, RecordType::A, Instant::now(), Freshness::Fresh)
+                .is_none()
+        );
         let cache = AnswerCache::new(10, Duration::ZERO);
-        cache.insert(&name, RecordType::A, &stored, 0);
-        assert!(cache.get(&name, RecordType::A).is_none());
+        cache.put(&name, RecordType::A, &stored, 0);
+        assert!(
+            cache
+                .ask(&name, RecordType::A, Instant::now(), Freshness::Fresh)
+                .is_none()
+        );
     }
 
     #[test]
@@ -345,10 +406,47 @@ mod tests {
             .map(|n| LowerName::from(Name::from_ascii(n).unwrap()))
             .collect();
         for name in &names {
-            cache.insert(name, RecordType::A, &stored, 300);
+            cache.put(name, RecordType::A, &stored, 300);
         }
         assert_eq!(cache.len(), 2);
-        assert!(cache.get(&names[0], RecordType::A).is_none());
-        assert!(cache.get(&names[2], RecordType::A).is_some());
+        assert!(
+            cache
+                .ask(&names[0], RecordType::A, Instant::now(), Freshness::Fresh)
+                .is_none()
+        );
+        assert!(
+            cache
+                .ask(&names[2], RecordType::A, Instant::now(), Freshness::Fresh)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_name_without_text_is_kept_apart_from_the_name_it_reads_like() {
+        let cache = AnswerCache::new(100, Duration::ZERO);
+        let (_, stored) = reply(300);
+        let dotted = LowerName::from(Name::from_labels([&b"a.b"[..], b"example"]).unwrap());
+        let plain = LowerName::from(Name::from_ascii("a.b.example.").unwrap());
+        assert!(QueryName::from_lower(&dotted).is_none());
+        cache.put(&dotted, RecordType::A, &stored, 300);
+        let now = Instant::now();
+        assert!(
+            cache
+                .ask(&dotted, RecordType::A, now, Freshness::Fresh)
+                .is_some()
+        );
+        assert!(
+            cache
+                .ask(&plain, RecordType::A, now, Freshness::Fresh)
+                .is_none()
+        );
+        let upper = LowerName::from(Name::from_ascii("A.B.Example.").unwrap());
+        cache.put(&plain, RecordType::A, &stored, 300);
+        assert!(
+            cache
+                .ask(&upper, RecordType::A, now, Freshness::Fresh)
+                .is_some()
+        );
+        assert_eq!(cache.len(), 2);
     }
 }

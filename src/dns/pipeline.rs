@@ -10,7 +10,7 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 use super::admission::Admission;
 use super::answer_check::{cloaked_by, rebinding};
-use super::cache::{AnswerCache, CacheHit};
+use super::cache::{AnswerCache, CacheHit, CacheQuestion};
 use super::local::SharedLocal;
 use super::outcome::{Blocked, FailureReason, Outcome, RefusalReason};
 use super::policy::{BlockingSwitch, Decision, Policy, SharedPolicy};
@@ -129,7 +129,10 @@ impl Pipeline {
         // Cache before upstream: a hit never leaves the box. The answer check still runs on
         // hits because the rules may have changed since the answer was stored.
         let forward = Forward { exempt, groups };
-        match self.cache.get(name, query_type) {
+        match self
+            .cache
+            .get(&CacheQuestion::new(name, text.as_ref(), query_type))
+        {
             Some(hit) => Ok(self.checked(query, Answer::Cached(hit), forward, Outcome::Cached)),
             None => Err(forward),
         }
@@ -139,11 +142,13 @@ impl Pipeline {
     /// passed on.
     pub async fn forward(&self, query: &LowerQuery, forward: Forward) -> Resolution {
         let (name, query_type) = (query.name(), query.query_type());
-        let upstreams = self.forwarders.for_name(name);
+        let text = QueryName::from_lower(name);
+        let question = CacheQuestion::new(name, text.as_ref(), query_type);
+        let upstreams = self.forwarders.for_name(name, text.as_ref());
         match upstreams.resolve(&Name::from(name), query_type).await {
             Ok(answer) => {
                 self.cache
-                    .insert(name, query_type, &answer.reply, answer.ttl);
+                    .insert(&question, name, &answer.reply, answer.ttl);
                 let forwarded = Outcome::Forwarded {
                     upstream: answer.upstream,
                 };
@@ -156,7 +161,7 @@ impl Pipeline {
                 outcome: Outcome::Failed(reason),
             },
             // Every upstream failed: an expired answer (RFC 8767) beats SERVFAIL.
-            Err(reason) => match self.cache.get_stale(name, query_type) {
+            Err(reason) => match self.cache.get_stale(&question) {
                 Some(stale) => self.checked(query, Answer::Cached(stale), forward, Outcome::Cached),
                 None => Resolution {
                     answer: Answer::Built(Reply::empty(ResponseCode::ServFail)),

@@ -167,9 +167,9 @@ impl Forwarders {
             .map(|zone| zone.upstreams.as_ref())
     }
 
-    /// Where `name` is asked.
-    pub fn for_name(&self, name: &LowerName) -> &Upstreams {
-        self.zone_of(name).unwrap_or(&self.general)
+    /// Where `name` (whose text, if it has one, is `text`) is asked.
+    pub fn for_name(&self, name: &LowerName, text: Option<&QueryName>) -> &Upstreams {
+        self.zone_holding(name, text).unwrap_or(&self.general)
     }
 }
 

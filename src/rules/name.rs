@@ -151,14 +151,15 @@ impl QueryName {
     pub fn from_lower(name: &LowerName) -> Option<Self> {
         let mut out = Self::empty();
         for label in name.iter() {
-            out.start_label()?;
-            for &byte in label {
-                if byte == b'.' || !byte.is_ascii() {
-                    return None;
-                }
-                *out.buf.get_mut(out.len)? = byte.to_ascii_lowercase();
-                out.len += 1;
+            if !label.is_ascii() || label.contains(&b'.') {
+                return None;
             }
+            out.start_label()?;
+            let end = out.len + label.len();
+            let text = out.buf.get_mut(out.len..end)?;
+            text.copy_from_slice(label);
+            text.make_ascii_lowercase();
+            out.len = end;
         }
         Some(out)
     }
@@ -273,6 +274,11 @@ mod tests {
         let root =
             QueryName::from_lower(&LowerName::from(hickory_proto::rr::Name::root())).unwrap();
         assert_eq!(root.suffixes().count(), 0);
+        // Labels no list entry can hold: a dot inside one, a non-ASCII byte.
+        for odd in [&b"a.b"[..], b"caf\xc3\xa9"] {
+            let name = hickory_proto::rr::Name::from_labels([odd, b"example", b"com"]).unwrap();
+            assert!(QueryName::from_lower(&LowerName::from(name)).is_none());
+        }
     }
 
     #[test]
