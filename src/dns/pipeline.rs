@@ -93,7 +93,7 @@ impl Pipeline {
         let policy = self.policy.load();
         // The client's groups, once: the same rules decide the name and, later, its answer.
         let groups = policy.groups_for(client, device);
-        // The name's text, once: rules, local names and forwarded zones all look it up.
+        // The name's text, once: rules, local names, forwarded zones and the cache look it up.
         let text = QueryName::from_lower(name);
         let exempt = !blocking || {
             match policy.decide_text(text.as_ref(), groups) {
